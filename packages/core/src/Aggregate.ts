@@ -1,0 +1,96 @@
+/**
+ * An aggregate: a decider plus what it takes to store it. The stream type names its streams,
+ * `streamId` says which stream a command goes to, and the schemas encode its events to JSON and
+ * decode them back (and decode its commands from JSON at the edges).
+ *
+ * @since 0.1.0
+ */
+import { Effect, Exit, Schema } from "effect"
+import type { Decider } from "./Decider.ts"
+import { InvalidEvent } from "./Errors.ts"
+import type { RecordedEvent } from "./EventEnvelope.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Tagged {
+  readonly _tag: string
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Aggregate<Command extends Tagged, Event extends Tagged, State, Rejection> {
+  readonly streamType: string
+  readonly decider: Decider<Command, Event, State, Rejection>
+  /** The commands, a tagged union (`Schema.TaggedUnion`): decoded from JSON at the edges. */
+  readonly commands: Schema.Codec<Command, unknown> & { readonly cases: Readonly<Record<Command["_tag"], unknown>> }
+  /** The events, a tagged union: `_tag` becomes the stored type, the other fields the data. */
+  readonly events: Schema.Codec<Event, unknown>
+  /** The version of the events' schema, stored with each event. */
+  readonly schemaVersion: number
+  readonly streamId: (command: Command) => string
+}
+
+/**
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <Command extends Tagged, Event extends Tagged, State, Rejection>(
+  aggregate: Aggregate<Command, Event, State, Rejection>
+): Aggregate<Command, Event, State, Rejection> => aggregate
+
+const jsonCodecs = new WeakMap<object, Schema.Codec<unknown, Schema.Json>>()
+
+/** The JSON codec of an events schema, derived once per schema. */
+const jsonCodec = <Event>(events: Schema.Codec<Event, unknown>): Schema.Codec<Event, Schema.Json> => {
+  let codec = jsonCodecs.get(events)
+  if (codec === undefined) {
+    codec = Schema.toCodecJson(events) as Schema.Codec<unknown, Schema.Json>
+    jsonCodecs.set(events, codec)
+  }
+  return codec as Schema.Codec<Event, Schema.Json>
+}
+
+/**
+ * Encode a domain event into the type and JSON data that the store keeps.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const encodeEvent = <Command extends Tagged, Event extends Tagged, State, Rejection>(
+  aggregate: Aggregate<Command, Event, State, Rejection>,
+  streamId: string,
+  event: Event
+): Effect.Effect<{ readonly type: string; readonly data: Schema.Json }, InvalidEvent> => {
+  const encoded = Schema.encodeUnknownExit(jsonCodec(aggregate.events))(event)
+  if (Exit.isFailure(encoded) || typeof encoded.value !== "object" || encoded.value === null) {
+    return Effect.fail(new InvalidEvent({ streamId, reason: `event '${event._tag}' cannot be encoded` }))
+  }
+  const { _tag, ...data } = encoded.value as Schema.JsonObject
+  return Effect.succeed({ type: event._tag, data })
+}
+
+/**
+ * Decode a stored event back into the domain event.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const decodeEvent = <Command extends Tagged, Event extends Tagged, State, Rejection>(
+  aggregate: Aggregate<Command, Event, State, Rejection>,
+  event: RecordedEvent
+): Effect.Effect<Event, InvalidEvent> => {
+  const data = typeof event.data === "object" && event.data !== null && !Array.isArray(event.data) ? event.data : {}
+  const decoded = Schema.decodeUnknownExit(jsonCodec(aggregate.events))({ ...data, _tag: event.type })
+  return Exit.isSuccess(decoded)
+    ? Effect.succeed(decoded.value)
+    : Effect.fail(
+        new InvalidEvent({
+          streamId: event.streamId,
+          reason: `stored event ${event.eventId} (${event.type} v${event.schemaVersion}) does not decode`
+        })
+      )
+}

@@ -1,0 +1,121 @@
+/**
+ * The envelope every event travels in: what a caller appends (`NewEvent`) and what the store
+ * hands back once it is committed (`RecordedEvent`, with its stream version and global position).
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { Position } from "./Position.ts"
+
+const noControlCharacters = /^[^\p{Cc}]*$/u
+
+/**
+ * A stream id: 1 to 200 characters, no control characters.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const StreamId = Schema.String.check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(200),
+  Schema.isPattern(noControlCharacters, { description: "no control characters" })
+)
+
+/**
+ * A name such as a stream type or an event type: 1 to 100 characters, no control characters.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const TypeName = Schema.String.check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(100),
+  Schema.isPattern(noControlCharacters, { description: "no control characters" })
+)
+
+/**
+ * An event id: a UUID (version 7 when Eventline makes it).
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const EventId = Schema.String.check(Schema.isUUID())
+
+/**
+ * An ISO-8601 UTC timestamp such as `2026-11-27T10:00:00.000Z`.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Timestamp = Schema.String.check(
+  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/, { description: "an ISO-8601 UTC timestamp" })
+)
+
+/**
+ * Who caused an event and when: the correlation id ties together everything one request set
+ * off, the causation id names the message that caused this one. Any other JSON keys are kept.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const EventMetadata = Schema.StructWithRest(
+  Schema.Struct({
+    correlationId: Schema.String,
+    causationId: Schema.optionalKey(Schema.String),
+    occurredAt: Timestamp
+  }),
+  [Schema.Record(Schema.String, Schema.Json)]
+)
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type EventMetadata = typeof EventMetadata.Type
+
+/**
+ * An event to append. `eventId` may be given by the caller (for idempotent retries); the store
+ * makes a UUID v7 otherwise.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const NewEvent = Schema.Struct({
+  eventId: Schema.optionalKey(EventId),
+  type: TypeName,
+  schemaVersion: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  data: Schema.Json,
+  metadata: EventMetadata
+})
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type NewEvent = typeof NewEvent.Type
+
+/**
+ * A committed event.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const RecordedEvent = Schema.Struct({
+  eventId: EventId,
+  streamId: StreamId,
+  streamType: TypeName,
+  type: TypeName,
+  schemaVersion: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  data: Schema.Json,
+  metadata: EventMetadata,
+  /** The stream revision, from 1. */
+  version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  /** The place in the global log; opaque, ordered. */
+  position: Position
+})
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type RecordedEvent = typeof RecordedEvent.Type

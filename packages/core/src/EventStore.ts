@@ -1,0 +1,153 @@
+/**
+ * The event store contract. Every implementation (in-memory, PGlite, PostgreSQL) passes the same
+ * conformance suite (`@eventline/testing/EventStoreConformance`).
+ *
+ * Rules:
+ * - a stream's versions are 1..n with no gaps; the expected-version check and the write are one
+ *   atomic step, so of two writers with the same expectation exactly one wins;
+ * - appending event ids that are already stored, in the same order at the same place with the
+ *   same content, returns the first result (an idempotent retry); reusing an id otherwise fails
+ *   with `DuplicateEventId`;
+ * - `readAll` returns events in global order and never skips one that commits late.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Context, Effect, Exit, Schema, type Stream } from "effect"
+import {
+  type ConcurrencyConflict,
+  type DuplicateEventId,
+  type InfrastructureError,
+  InvalidEvent,
+  type StreamNotFound
+} from "./Errors.ts"
+import { NewEvent, type RecordedEvent, StreamId, TypeName } from "./EventEnvelope.ts"
+import type { ExpectedVersion } from "./ExpectedVersion.ts"
+import type { Position } from "./Position.ts"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendOptions {
+  /** The stream's type (its aggregate), used to route and filter; fixed by the first append. */
+  readonly streamType: string
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface AppendResult {
+  /** The stream's version after this append: pass it as `Exact` to append next. */
+  readonly nextExpectedVersion: number
+  readonly firstPosition: Position
+  readonly lastPosition: Position
+  readonly events: ReadonlyArray<RecordedEvent>
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface ReadStreamOptions {
+  /** The first version to read (inclusive). Forward default: 1; backward default: the last. */
+  readonly from?: number | undefined
+  readonly direction?: "forward" | "backward" | undefined
+  readonly maxCount?: number | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface ReadAllOptions {
+  /** Read events after this position (exclusive). Default: the start of the log. */
+  readonly after?: Position | undefined
+  /** How many rows one page fetches; memory stays bounded by it. */
+  readonly batchSize?: number | undefined
+  readonly streamTypes?: ReadonlyArray<string> | undefined
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @category errors
+ * @since 0.1.0
+ */
+export type AppendError = ConcurrencyConflict | DuplicateEventId | InvalidEvent | InfrastructureError
+
+/**
+ * @category services
+ * @since 0.1.0
+ */
+export class EventStore extends Context.Service<
+  EventStore,
+  {
+    readonly append: (
+      streamId: string,
+      expected: ExpectedVersion,
+      events: ReadonlyArray<NewEvent>,
+      options: AppendOptions
+    ) => Effect.Effect<AppendResult, AppendError>
+    /** Fails with `StreamNotFound` when the stream has no events. */
+    readonly readStream: (
+      streamId: string,
+      options?: ReadStreamOptions
+    ) => Stream.Stream<RecordedEvent, StreamNotFound | InfrastructureError>
+    /** A catch-up read of the global log up to its current (gap-safe) head. */
+    readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, InfrastructureError>
+    /** The stream's current version; 0 when it does not exist. */
+    readonly streamVersion: (streamId: string) => Effect.Effect<number, InfrastructureError>
+  }
+>()("@eventline/core/EventStore") {}
+
+/**
+ * The default page size of reads.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultBatchSize = 500
+
+/**
+ * The checks every store makes before it writes anything: a valid stream id and stream type, at
+ * least one event, every event matching the `NewEvent` schema, no event id twice in one append,
+ * and no NUL character in any string (PostgreSQL's jsonb cannot hold one, so no store accepts it).
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const validateAppend = Effect.fnUntraced(function* (
+  streamId: string,
+  events: ReadonlyArray<NewEvent>,
+  options: AppendOptions
+) {
+  const invalid = (reason: string) => new InvalidEvent({ streamId: String(streamId), reason })
+  if (Exit.isFailure(Schema.decodeUnknownExit(StreamId)(streamId))) {
+    return yield* invalid("the stream id must be 1 to 200 characters without control characters")
+  }
+  if (Exit.isFailure(Schema.decodeUnknownExit(TypeName)(options.streamType))) {
+    return yield* invalid("the stream type must be 1 to 100 characters without control characters")
+  }
+  if (events.length === 0) return yield* invalid("an append needs at least one event")
+  const seen = new Set<string>()
+  for (const [index, event] of events.entries()) {
+    const decoded = Schema.decodeUnknownExit(NewEvent)(event)
+    if (Exit.isFailure(decoded)) {
+      return yield* invalid(`event ${index}: ${Cause.pretty(decoded.cause)}`)
+    }
+    if (containsNul(event)) return yield* invalid(`event ${index}: strings must not contain the NUL character`)
+    if (event.eventId !== undefined) {
+      if (seen.has(event.eventId)) return yield* invalid(`event id ${event.eventId} appears twice in one append`)
+      seen.add(event.eventId)
+    }
+  }
+})
+
+const containsNul = (value: unknown): boolean => {
+  if (typeof value === "string") return value.includes("\u0000")
+  if (Array.isArray(value)) return value.some(containsNul)
+  if (typeof value === "object" && value !== null) {
+    return Object.entries(value).some(([key, item]) => key.includes("\u0000") || containsNul(item))
+  }
+  return false
+}

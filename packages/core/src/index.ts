@@ -1,0 +1,26 @@
+/**
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Aggregate from "./Aggregate.ts"
+/** @since 0.1.0 */
+export * as CommandBus from "./CommandBus.ts"
+/** @since 0.1.0 */
+export * as CommandHandler from "./CommandHandler.ts"
+/** @since 0.1.0 */
+export * as Decider from "./Decider.ts"
+/** @since 0.1.0 */
+export * as Errors from "./Errors.ts"
+/** @since 0.1.0 */
+export * as EventEnvelope from "./EventEnvelope.ts"
+/** @since 0.1.0 */
+export * as EventStore from "./EventStore.ts"
+/** @since 0.1.0 */
+export * as ExpectedVersion from "./ExpectedVersion.ts"
+/** @since 0.1.0 */
+export * as InMemoryEventStore from "./InMemoryEventStore.ts"
+/** @since 0.1.0 */
+export * as Position from "./Position.ts"
+/** @since 0.1.0 */
+export * as Uuid from "./Uuid.ts"

@@ -1,0 +1,20 @@
+import { randomFillSync } from "node:crypto"
+
+const hex = (bytes: Uint8Array): string => {
+  let out = ""
+  for (const byte of bytes) out += byte.toString(16).padStart(2, "0")
+  return `${out.slice(0, 8)}-${out.slice(8, 12)}-${out.slice(12, 16)}-${out.slice(16, 20)}-${out.slice(20)}`
+}
+
+/** RFC 9562 UUID version 7: 48 bits of Unix milliseconds, then random bits. */
+export const uuidV7 = (unixMillis: number): string => {
+  const bytes = randomFillSync(new Uint8Array(16))
+  let ms = unixMillis
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = ms % 256
+    ms = Math.floor(ms / 256)
+  }
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80
+  return hex(bytes)
+}

@@ -1,0 +1,60 @@
+/**
+ * Finds (or starts) the real services the suites need, once per `vitest run`, and hands their
+ * addresses to the test files through `provide`/`inject`.
+ *
+ * - Kafka: `KAFKA_BROKERS` when set; otherwise the local broker of scripts/kafka when Java and
+ *   Maven are installed (started here, stopped at teardown). Set `EVENTLINE_LOCAL_KAFKA=0` to
+ *   opt out.
+ * - PostgreSQL: `DATABASE_URL` when set; otherwise a server on 127.0.0.1:5432 if one answers.
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { connect } from "node:net"
+import { fileURLToPath } from "node:url"
+import type { TestProject } from "vitest/node"
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    readonly kafkaBrokers: string | undefined
+    readonly databaseUrl: string | undefined
+  }
+}
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+
+const hasCommand = (command: string): boolean => spawnSync("sh", ["-c", `command -v ${command}`]).status === 0
+
+const portAnswers = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+  })
+
+export default async function setup(project: TestProject) {
+  let startedKafka = false
+  let kafkaBrokers = process.env.KAFKA_BROKERS || undefined
+  if (
+    kafkaBrokers === undefined &&
+    process.env.EVENTLINE_LOCAL_KAFKA !== "0" &&
+    hasCommand("java") &&
+    hasCommand("mvn")
+  ) {
+    execFileSync("bash", ["scripts/kafka/start.sh"], { cwd: root, stdio: "inherit" })
+    startedKafka = true
+    kafkaBrokers = `127.0.0.1:${process.env.KAFKA_PORT ?? "9092"}`
+  }
+  let databaseUrl = process.env.DATABASE_URL || undefined
+  if (databaseUrl === undefined && (await portAnswers("127.0.0.1", 5432))) {
+    databaseUrl = "postgres://postgres@127.0.0.1:5432/postgres"
+  }
+  project.provide("kafkaBrokers", kafkaBrokers)
+  project.provide("databaseUrl", databaseUrl)
+  return () => {
+    if (startedKafka) execFileSync("bash", ["scripts/kafka/stop.sh"], { cwd: root, stdio: "inherit" })
+  }
+}
