@@ -1,0 +1,265 @@
+import { assert, describe, it } from "@effect/vitest"
+import {
+  Aggregate,
+  CommandBus,
+  CommandHandler,
+  Decider,
+  Errors,
+  EventStore,
+  ExpectedVersion,
+  InMemoryEventStore
+} from "@eventline/core"
+import { Effect, Layer, Ref, Schedule, Schema, Stream } from "effect"
+
+// A counter with a cap: small enough to read, rich enough to conflict and reject.
+const CounterCommand = Schema.TaggedUnion({
+  Increment: { counterId: Schema.String.check(Schema.isMinLength(1)), by: Schema.Int.check(Schema.isGreaterThan(0)) },
+  Touch: { counterId: Schema.String.check(Schema.isMinLength(1)) }
+})
+type CounterCommand = typeof CounterCommand.Type
+const CounterEvent = Schema.TaggedUnion({ Incremented: { by: Schema.Int } })
+type CounterEvent = typeof CounterEvent.Type
+class CapExceeded extends Schema.TaggedError<CapExceeded>()("CapExceeded", { value: Schema.Int }) {}
+
+const cap = 1000
+const counterDecider: Decider.Decider<CounterCommand, CounterEvent, number, CapExceeded> = {
+  initialState: 0,
+  decide: (command, value) => {
+    if (command._tag === "Touch") return Decider.accept()
+    return value + command.by > cap
+      ? Decider.reject(new CapExceeded({ value }))
+      : Decider.accept(CounterEvent.cases.Incremented.make({ by: command.by }))
+  },
+  evolve: (value, event) => value + event.by
+}
+const Counter = Aggregate.make({
+  streamType: "Counter",
+  decider: counterDecider,
+  commands: CounterCommand,
+  events: CounterEvent,
+  schemaVersion: 1,
+  streamId: (command) => command.counterId
+})
+
+const increment = (counterId: string, by = 1) => CounterCommand.cases.Increment.make({ counterId, by })
+
+/** Counts the store's appends and stream reads, to see retries from the outside. */
+const countingStore = Effect.gen(function* () {
+  const inner = yield* InMemoryEventStore.make
+  const appends = yield* Ref.make(0)
+  const loads = yield* Ref.make(0)
+  const store = EventStore.EventStore.of({
+    ...inner,
+    append: (...args) =>
+      Effect.andThen(
+        Ref.update(appends, (n) => n + 1),
+        inner.append(...args)
+      ),
+    readStream: (...args) =>
+      Stream.unwrap(
+        Effect.as(
+          Ref.update(loads, (n) => n + 1),
+          inner.readStream(...args)
+        )
+      )
+  })
+  return { store, appends, loads }
+})
+
+const fast = Schedule.exponential("1 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 50 }))
+
+describe("CommandHandler", () => {
+  it.effect("loads, decides and appends with the stream's version", () =>
+    Effect.gen(function* () {
+      const handle = CommandHandler.make(Counter)
+      const first = yield* handle(increment("c-1", 2))
+      const second = yield* handle(increment("c-1", 3))
+      assert.strictEqual(first.version, 1)
+      assert.strictEqual(second.version, 2)
+      const loaded = yield* CommandHandler.load(Counter, "c-1")
+      assert.deepStrictEqual(loaded, { state: 5, version: 2 })
+      const [event] = second.events
+      assert.strictEqual(event?.type, "Incremented")
+      assert.deepStrictEqual(event?.data, { by: 3 })
+      assert.strictEqual(event?.streamType, "Counter")
+    }).pipe(Effect.provide(InMemoryEventStore.layer))
+  )
+
+  it.effect("a rejection is a DecisionRejected carrying the domain error; nothing is written, nothing retried", () =>
+    Effect.gen(function* () {
+      const { store, appends, loads } = yield* countingStore
+      const handle = CommandHandler.make(Counter)
+      yield* handle(increment("c-1", 999)).pipe(Effect.provideService(EventStore.EventStore, store))
+      const error = yield* Effect.flip(
+        handle(increment("c-1", 2)).pipe(Effect.provideService(EventStore.EventStore, store))
+      )
+      assert.instanceOf(error, Errors.DecisionRejected)
+      if (error._tag === "DecisionRejected") {
+        assert.instanceOf(error.rejection, CapExceeded)
+        assert.deepInclude(error, { streamId: "c-1", commandType: "Increment" })
+      }
+      assert.strictEqual(yield* Ref.get(appends), 1)
+      assert.strictEqual(yield* Ref.get(loads), 2)
+      assert.strictEqual(yield* store.streamVersion("c-1"), 1)
+    })
+  )
+
+  it.effect("a decision without events appends nothing and keeps the version", () =>
+    Effect.gen(function* () {
+      const { store, appends } = yield* countingStore
+      const handle = CommandHandler.make(Counter)
+      const run = <A, E>(effect: Effect.Effect<A, E, EventStore.EventStore>) =>
+        Effect.provideService(effect, EventStore.EventStore, store)
+      yield* run(handle(increment("c-1")))
+      const touched = yield* run(handle(CounterCommand.cases.Touch.make({ counterId: "c-1" })))
+      assert.deepStrictEqual(touched, { streamId: "c-1", version: 1, events: [] })
+      assert.strictEqual(yield* Ref.get(appends), 1)
+    })
+  )
+
+  it.live("concurrent commands on one stream all land: conflicts are retried with backoff", () =>
+    Effect.gen(function* () {
+      const handle = CommandHandler.make(Counter, { conflictRetry: fast })
+      const results = yield* Effect.forEach(
+        Array.from({ length: 40 }, () => increment("hot")),
+        (command) => handle(command),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(
+        results.map((result) => result.version).sort((a, b) => a - b),
+        Array.from({ length: 40 }, (_, i) => i + 1)
+      )
+      assert.deepStrictEqual(yield* CommandHandler.load(Counter, "hot"), { state: 40, version: 40 })
+    }).pipe(Effect.provide(InMemoryEventStore.layer))
+  )
+
+  it.live("the retry is bounded: a stream that always conflicts fails after the schedule's attempts", () =>
+    Effect.gen(function* () {
+      const inner = yield* InMemoryEventStore.make
+      const attempts = yield* Ref.make(0)
+      const alwaysConflicting = EventStore.EventStore.of({
+        ...inner,
+        append: (streamId) =>
+          Effect.andThen(
+            Ref.update(attempts, (n) => n + 1),
+            Effect.fail(new Errors.ConcurrencyConflict({ streamId, expected: "0", actual: 7 }))
+          )
+      })
+      const handle = CommandHandler.make(Counter, { conflictRetry: Schedule.recurs(3) })
+      const error = yield* Effect.flip(
+        handle(increment("c-1")).pipe(Effect.provideService(EventStore.EventStore, alwaysConflicting))
+      )
+      assert.strictEqual(error._tag, "ConcurrencyConflict")
+      assert.strictEqual(yield* Ref.get(attempts), 4)
+    })
+  )
+
+  it.effect("a caller-supplied expected version is checked and never retried", () =>
+    Effect.gen(function* () {
+      const { store, loads } = yield* countingStore
+      const handle = CommandHandler.make(Counter)
+      const run = <A, E>(effect: Effect.Effect<A, E, EventStore.EventStore>) =>
+        Effect.provideService(effect, EventStore.EventStore, store)
+      yield* run(handle(increment("c-1")))
+      yield* run(handle(increment("c-1")))
+      const stale = yield* Effect.flip(run(handle(increment("c-1"), { expectedVersion: 1 })))
+      assert.deepInclude(stale, { _tag: "ConcurrencyConflict", streamId: "c-1", expected: "1", actual: 2 })
+      assert.strictEqual(yield* Ref.get(loads), 3, "one load per command: no retry")
+      const current = yield* run(handle(increment("c-1"), { expectedVersion: 2 }))
+      assert.strictEqual(current.version, 3)
+    })
+  )
+
+  it.effect("correlation and causation ids flow from the command context into every event", () =>
+    Effect.gen(function* () {
+      const handle = CommandHandler.make(Counter)
+      const given = yield* handle(increment("c-1"), {
+        correlationId: "corr-1",
+        causationId: "cause-1",
+        metadata: { userId: "u-7", correlationId: "must-not-win" }
+      })
+      assert.deepInclude(given.events[0]?.metadata, { correlationId: "corr-1", causationId: "cause-1", userId: "u-7" })
+      const fromCommandId = yield* handle(increment("c-1"), { commandId: "cmd-9" })
+      assert.deepInclude(fromCommandId.events[0]?.metadata, { correlationId: "cmd-9", causationId: "cmd-9" })
+      const generated = yield* handle(increment("c-1"))
+      const metadata = generated.events[0]?.metadata
+      assert.match(metadata?.correlationId ?? "", /^[0-9a-f-]{36}$/)
+      assert.isUndefined(metadata?.causationId)
+    }).pipe(Effect.provide(InMemoryEventStore.layer))
+  )
+})
+
+describe("CommandBus", () => {
+  const BusLive = CommandBus.layer([CommandBus.fromAggregate(Counter)]).pipe(
+    Layer.provideMerge(InMemoryEventStore.layer)
+  )
+
+  it.effect("decodes commands from JSON and routes them by tag", () =>
+    Effect.gen(function* () {
+      const bus = yield* CommandBus.CommandBus
+      const result = yield* bus.dispatchUnknown(
+        { _tag: "Increment", counterId: "c-1", by: 4 },
+        { correlationId: "r-1" }
+      )
+      assert.strictEqual(result.version, 1)
+      assert.strictEqual(result.events[0]?.metadata.correlationId, "r-1")
+      assert.deepStrictEqual([...bus.commandTypes].sort(), ["Increment", "Touch"])
+    }).pipe(Effect.provide(BusLive))
+  )
+
+  it.effect(
+    "an unknown tag is UnknownCommand; a bad payload is InvalidCommand naming the field; nothing is written",
+    () =>
+      Effect.gen(function* () {
+        const bus = yield* CommandBus.CommandBus
+        const store = yield* EventStore.EventStore
+        const unknown = yield* Effect.flip(bus.dispatchUnknown({ _tag: "Explode", counterId: "c-1" }))
+        assert.deepInclude(unknown, { _tag: "UnknownCommand", commandType: "Explode" })
+        const invalid = yield* Effect.flip(bus.dispatchUnknown({ _tag: "Increment", counterId: "c-1", by: -1 }))
+        assert.strictEqual(invalid._tag, "InvalidCommand")
+        assert.include(invalid.message, "by")
+        const untagged = yield* Effect.flip(bus.dispatchUnknown({ counterId: "c-1" }))
+        assert.strictEqual(untagged._tag, "InvalidCommand")
+        const emptyId = { _tag: "Increment", counterId: "", by: 1 }
+        const typedButInvalid = yield* Effect.flip(bus.dispatch(emptyId))
+        assert.strictEqual(typedButInvalid._tag, "InvalidCommand")
+        assert.strictEqual(yield* store.streamVersion("c-1"), 0)
+        assert.strictEqual(yield* store.streamVersion(""), 0)
+      }).pipe(Effect.provide(BusLive))
+  )
+
+  it.effect("a domain rejection comes through the bus as DecisionRejected", () =>
+    Effect.gen(function* () {
+      const bus = yield* CommandBus.CommandBus
+      const error = yield* Effect.flip(bus.dispatch(increment("c-1", cap + 1)))
+      assert.strictEqual(error._tag, "DecisionRejected")
+    }).pipe(Effect.provide(BusLive))
+  )
+
+  it.effect("custom handlers register by tag, and a tag registered twice is refused at start-up", () =>
+    Effect.gen(function* () {
+      const custom: CommandBus.Registration<never> = CommandBus.handlers(CounterCommand, {
+        Increment: (command) => Effect.succeed({ streamId: command.counterId, version: command.by, events: [] }),
+        Touch: (command) => Effect.succeed({ streamId: command.counterId, version: 0, events: [] })
+      })
+      const result = yield* Effect.flatMap(CommandBus.make([custom]), (bus) => bus.dispatch(increment("x", 7)))
+      assert.strictEqual(result.version, 7)
+      const twice = yield* Effect.exit(
+        CommandBus.make<EventStore.EventStore>([custom, CommandBus.fromAggregate(Counter)])
+      )
+      assert.isTrue(twice._tag === "Failure")
+    }).pipe(Effect.provide(InMemoryEventStore.layer))
+  )
+
+  it.effect("the store version is untouched by rejected expected versions through the bus", () =>
+    Effect.gen(function* () {
+      const bus = yield* CommandBus.CommandBus
+      const store = yield* EventStore.EventStore
+      yield* bus.dispatch(increment("c-2"))
+      const error = yield* Effect.flip(bus.dispatch(increment("c-2"), { expectedVersion: 0 }))
+      assert.strictEqual(error._tag, "ConcurrencyConflict")
+      assert.strictEqual(yield* store.streamVersion("c-2"), 1)
+      assert.isTrue(ExpectedVersion.isSatisfiedBy(ExpectedVersion.exact(1), yield* store.streamVersion("c-2")))
+    }).pipe(Effect.provide(BusLive))
+  )
+})
