@@ -119,7 +119,16 @@ describe("CommandHandler", () => {
 
   it.live("concurrent commands on one stream all land: conflicts are retried with backoff", () =>
     Effect.gen(function* () {
-      const handle = CommandHandler.make(Counter, { conflictRetry: fast })
+      // a little latency between load and append, as a real database has, so the writers interleave
+      const inner = yield* EventStore.EventStore
+      const slow = EventStore.EventStore.of({
+        ...inner,
+        append: (...args) => Effect.andThen(Effect.sleep("1 millis"), inner.append(...args))
+      })
+      const handle = (command: CounterCommand) =>
+        CommandHandler.make(Counter, { conflictRetry: fast })(command).pipe(
+          Effect.provideService(EventStore.EventStore, slow)
+        )
       const results = yield* Effect.forEach(
         Array.from({ length: 40 }, () => increment("hot")),
         (command) => handle(command),
