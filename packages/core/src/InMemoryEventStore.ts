@@ -19,7 +19,7 @@ import {
   validateAppend
 } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
-import { jsonEquals } from "./internal/json.ts"
+import * as Json from "./Json.ts"
 import * as Position from "./Position.ts"
 import * as Uuid from "./Uuid.ts"
 
@@ -35,7 +35,7 @@ const resultOf = (events: ReadonlyArray<RecordedEvent>): AppendResult => {
 }
 
 const sameContent = (stored: RecordedEvent, event: NewEvent): boolean =>
-  stored.type === event.type && stored.schemaVersion === event.schemaVersion && jsonEquals(stored.data, event.data)
+  stored.type === event.type && stored.schemaVersion === event.schemaVersion && Json.equals(stored.data, event.data)
 
 /**
  * @category constructors

@@ -18,8 +18,10 @@ export * as EventEnvelope from "./EventEnvelope.ts"
 export * as EventStore from "./EventStore.ts"
 /** @since 0.1.0 */
 export * as ExpectedVersion from "./ExpectedVersion.ts"
-/** @since 0.1.0 */
 export * as InMemoryEventStore from "./InMemoryEventStore.ts"
+/** @since 0.1.0 */
+/** @since 0.1.0 */
+export * as Json from "./Json.ts"
 /** @since 0.1.0 */
 export * as Position from "./Position.ts"
 /** @since 0.1.0 */

@@ -1,0 +1,109 @@
+/**
+ * The store's tables, as versioned, idempotent migrations run by effect/sql's Migrator. They live
+ * in one schema (`PgStoreConfig.schema`) together with their own bookkeeping table, so several
+ * Eventline stores can share a database.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Layer } from "effect"
+import { Migrator, SqlClient, type SqlError } from "effect/sql"
+import { PgStoreConfig } from "./PgStoreConfig.ts"
+
+const migrations = (schema: string) => ({
+  "0001_event_store": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const s = (table: string) => sql(`${schema}.${table}`)
+    // stream version and global position are kept apart: versions are 1..n per stream, positions
+    // are global and ordered by (transaction_id, global_position) for gap-safe reading
+    yield* sql`CREATE TABLE ${s("streams")} (
+      stream_id text PRIMARY KEY,
+      stream_type text NOT NULL,
+      version integer NOT NULL CHECK (version >= 0),
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`
+    yield* sql`CREATE TABLE ${s("events")} (
+      global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+      stream_id text NOT NULL,
+      stream_type text NOT NULL,
+      version integer NOT NULL CHECK (version >= 1),
+      event_id uuid NOT NULL UNIQUE,
+      event_type text NOT NULL,
+      schema_version integer NOT NULL CHECK (schema_version >= 1),
+      data jsonb NOT NULL,
+      metadata jsonb NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      UNIQUE (stream_id, version)
+    )`
+    yield* sql`CREATE INDEX events_log_order ON ${s("events")} (transaction_id, global_position)`
+    yield* sql`CREATE INDEX events_type_log_order ON ${s("events")} (stream_type, transaction_id, global_position)`
+    yield* sql`CREATE TABLE ${s("snapshots")} (
+      stream_id text PRIMARY KEY,
+      stream_type text NOT NULL,
+      version integer NOT NULL CHECK (version >= 1),
+      schema_version integer NOT NULL,
+      state jsonb NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`
+    yield* sql`CREATE TABLE ${s("checkpoints")} (
+      subscription_id text PRIMARY KEY,
+      transaction_id xid8 NOT NULL,
+      global_position bigint NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      owner text,
+      lease_expires_at timestamptz
+    )`
+    yield* sql`CREATE TABLE ${s("dead_letters")} (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      subscription_id text NOT NULL,
+      transaction_id xid8 NOT NULL,
+      global_position bigint NOT NULL,
+      stream_id text NOT NULL,
+      event_id uuid NOT NULL,
+      error text NOT NULL,
+      attempts integer NOT NULL,
+      first_failed_at timestamptz NOT NULL,
+      last_failed_at timestamptz NOT NULL,
+      status text NOT NULL DEFAULT 'parked' CHECK (status IN ('parked', 'redriven', 'skipped')),
+      UNIQUE (subscription_id, event_id)
+    )`
+    yield* sql`CREATE INDEX dead_letters_parked ON ${s("dead_letters")} (subscription_id, stream_id) WHERE status = 'parked'`
+  })
+})
+
+/**
+ * Create the schema and bring its tables up to date. Safe to run from several processes at
+ * once: the Migrator locks its table, and the schema is created if missing.
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const run: Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError.SqlError,
+  SqlClient.SqlClient
+> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const { schema } = yield* PgStoreConfig
+  yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`.pipe(
+    // two processes creating the schema at once: the loser sees a unique violation; the schema exists
+    Effect.catchIf(
+      (error) => error.reason._tag === "UniqueViolation",
+      () => Effect.void
+    )
+  )
+  return yield* Migrator.make({})({
+    loader: Migrator.fromRecord(migrations(schema)),
+    table: `${schema}.migrations`
+  })
+})
+
+/**
+ * Runs the migrations when the layer is built (at start-up).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<never, Migrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient> =
+  Layer.effectDiscard(run)

@@ -1,0 +1,10 @@
+/**
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Migrations from "./Migrations.ts"
+/** @since 0.1.0 */
+export * as PgEventStore from "./PgEventStore.ts"
+/** @since 0.1.0 */
+export * as PgStoreConfig from "./PgStoreConfig.ts"

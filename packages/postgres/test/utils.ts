@@ -1,0 +1,41 @@
+/**
+ * A fresh PostgreSQL database per test file: created from the admin URL that the global setup
+ * provides (DATABASE_URL or the local server), migrated, and dropped (WITH FORCE) afterwards.
+ */
+import { randomUUID } from "node:crypto"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { Migrations } from "../src/index.ts"
+
+const withDatabase = (url: string, database: string): string => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+/** A scoped, migrated, throwaway database; its `SqlClient` and `PgClient` are provided. */
+export const freshDatabase = (adminUrl: string, options?: { readonly maxConnections?: number }) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const database = `eventline_test_${randomUUID().replaceAll("-", "").slice(0, 16)}`
+      const admin = PgClient.layer({ url: Redacted.make(adminUrl), maxConnections: 1 })
+      const onAdmin = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+        Effect.scoped(Effect.provide(effect, admin))
+      yield* Effect.acquireRelease(
+        onAdmin(SqlClient.SqlClient.use((sql) => sql`CREATE DATABASE ${sql(database)}`)),
+        () =>
+          onAdmin(
+            SqlClient.SqlClient.use((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)
+          ).pipe(Effect.orDie)
+      )
+      return Migrations.layer.pipe(
+        Layer.provideMerge(
+          PgClient.layer({
+            url: Redacted.make(withDatabase(adminUrl, database)),
+            maxConnections: options?.maxConnections ?? 10
+          })
+        )
+      )
+    })
+  )
