@@ -25,9 +25,9 @@ export const freshDatabase = (adminUrl: string, options?: { readonly maxConnecti
       yield* Effect.acquireRelease(
         onAdmin(SqlClient.SqlClient.use((sql) => sql`CREATE DATABASE ${sql(database)}`)),
         () =>
-          onAdmin(
-            SqlClient.SqlClient.use((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)
-          ).pipe(Effect.orDie)
+          onAdmin(SqlClient.SqlClient.use((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)).pipe(
+            Effect.orDie
+          )
       )
       return Migrations.layer.pipe(
         Layer.provideMerge(
