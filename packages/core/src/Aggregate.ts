@@ -32,6 +32,21 @@ export interface Aggregate<Command extends Tagged, Event extends Tagged, State, 
   /** The version of the events' schema, stored with each event. */
   readonly schemaVersion: number
   readonly streamId: (command: Command) => string
+  /** Snapshot every N events; needs a `SnapshotStore` in context. */
+  readonly snapshot?: SnapshotPolicy<State> | undefined
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface SnapshotPolicy<State> {
+  /** Encodes the state to JSON and back. */
+  readonly state: Schema.Codec<State, unknown>
+  /** Bump it when the state's shape changes: older snapshots are then ignored and rebuilt. */
+  readonly schemaVersion: number
+  /** Write a snapshot once this many events have accumulated since the last one. */
+  readonly every: number
 }
 
 /**
@@ -93,4 +108,26 @@ export const decodeEvent = <Command extends Tagged, Event extends Tagged, State,
           reason: `stored event ${event.eventId} (${event.type} v${event.schemaVersion}) does not decode`
         })
       )
+}
+
+/**
+ * Encode a state for a snapshot; `undefined` when it cannot be encoded.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const encodeState = <State>(policy: SnapshotPolicy<State>, state: State): Schema.Json | undefined => {
+  const encoded = Schema.encodeUnknownExit(jsonCodec(policy.state))(state)
+  return Exit.isSuccess(encoded) ? encoded.value : undefined
+}
+
+/**
+ * Decode a snapshot's state; `undefined` when it does not decode (then the stream is replayed).
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const decodeState = <State>(policy: SnapshotPolicy<State>, state: Schema.Json): State | undefined => {
+  const decoded = Schema.decodeUnknownExit(jsonCodec(policy.state))(state)
+  return Exit.isSuccess(decoded) ? decoded.value : undefined
 }

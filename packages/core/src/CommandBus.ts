@@ -120,27 +120,35 @@ export const make = Effect.fnUntraced(function* <R>(registrations: ReadonlyArray
     }
   }
 
-  const decode = (input: unknown): Effect.Effect<Tagged, InvalidCommand | UnknownCommand> => {
-    const tag = tagOf(input)
-    if (tag === undefined) return Effect.fail(new InvalidCommand({ reason: "a command needs a string '_tag'" }))
-    const registration = byTag.get(tag)
-    if (registration === undefined) return Effect.fail(new UnknownCommand({ commandType: tag }))
-    return Schema.decodeUnknownEffect(registration.schema)(input).pipe(
-      Effect.mapError((error) => new InvalidCommand({ reason: error.message }))
-    )
-  }
+  /** Find the registration and check the input against its schema: encoded (JSON) or typed. */
+  const check =
+    (side: "encoded" | "typed") =>
+    (input: unknown): Effect.Effect<Tagged, InvalidCommand | UnknownCommand> => {
+      const tag = tagOf(input)
+      if (tag === undefined) return Effect.fail(new InvalidCommand({ reason: "a command needs a string '_tag'" }))
+      const registration = byTag.get(tag)
+      if (registration === undefined) return Effect.fail(new UnknownCommand({ commandType: tag }))
+      const schema = side === "encoded" ? registration.schema : Schema.toType(registration.schema)
+      return Schema.decodeUnknownEffect(schema)(input).pipe(
+        Effect.mapError((error) => new InvalidCommand({ reason: error.message }))
+      )
+    }
+  const decode = check("encoded")
+  const validate = check("typed")
 
-  const dispatchUnknown = (
-    input: unknown,
-    commandContext: CommandHandler.CommandContext = {}
-  ): Effect.Effect<CommandHandler.CommandResult, CommandError> =>
-    Effect.flatMap(decode(input), (command) =>
-      (byTag.get(command._tag) as Registration<R>).handle(command, commandContext)
-    ).pipe(Effect.provideContext(context), Effect.withSpan("CommandBus.dispatch"))
+  const run =
+    (checked: (input: unknown) => Effect.Effect<Tagged, InvalidCommand | UnknownCommand>) =>
+    (
+      input: unknown,
+      commandContext: CommandHandler.CommandContext = {}
+    ): Effect.Effect<CommandHandler.CommandResult, CommandError> =>
+      Effect.flatMap(checked(input), (command) =>
+        (byTag.get(command._tag) as Registration<R>).handle(command, commandContext)
+      ).pipe(Effect.provideContext(context), Effect.withSpan("CommandBus.dispatch"))
 
   return CommandBus.of({
-    dispatch: dispatchUnknown,
-    dispatchUnknown,
+    dispatch: run(validate),
+    dispatchUnknown: run(decode),
     decode,
     commandTypes: [...byTag.keys()]
   })

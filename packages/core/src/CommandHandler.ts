@@ -7,12 +7,20 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Result, Schedule, Stream } from "effect"
+import { Clock, Effect, Option, Result, Schedule, Stream } from "effect"
 import * as Aggregate from "./Aggregate.ts"
-import { ConcurrencyConflict, DecisionRejected, type InvalidEvent, type StreamNotFound } from "./Errors.ts"
+import * as Decider from "./Decider.ts"
+import {
+  ConcurrencyConflict,
+  DecisionRejected,
+  type InfrastructureError,
+  type InvalidEvent,
+  type StreamNotFound
+} from "./Errors.ts"
 import type { EventMetadata, NewEvent, RecordedEvent } from "./EventEnvelope.ts"
 import { type AppendError, EventStore } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
+import { SnapshotStore } from "./SnapshotStore.ts"
 import * as Uuid from "./Uuid.ts"
 
 /**
@@ -70,29 +78,101 @@ export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Schedul
 ]).pipe(Schedule.jittered, Schedule.upTo({ times: 10 }))
 
 /**
- * A stream's current state and version, folded from its events.
+ * A loaded stream: its state, its version, and the version of the snapshot it started from
+ * (0 when it was replayed from the start).
  *
- * @category loading
+ * @category models
  * @since 0.1.0
  */
-export const load = Effect.fnUntraced(function* <
+export interface Loaded<State> {
+  readonly state: State
+  readonly version: number
+  readonly snapshotVersion: number
+}
+
+type AnyAggregate<
   Command extends Aggregate.Tagged,
   Event extends Aggregate.Tagged,
   State,
   Rejection
->(aggregate: Aggregate.Aggregate<Command, Event, State, Rejection>, streamId: string) {
-  const store = yield* EventStore
-  return yield* store.readStream(streamId).pipe(
-    Stream.mapEffect((recorded) => Aggregate.decodeEvent(aggregate, recorded)),
-    Stream.runFold(
-      () => ({ state: aggregate.decider.initialState, version: 0 }),
-      (loaded, event) => ({ state: aggregate.decider.evolve(loaded.state, event), version: loaded.version + 1 })
-    ),
-    Effect.catchTag("StreamNotFound", (_: StreamNotFound) =>
-      Effect.succeed({ state: aggregate.decider.initialState, version: 0 })
+> = Aggregate.Aggregate<Command, Event, State, Rejection>
+
+/** The snapshot to start from, when the aggregate takes snapshots and a usable one exists. */
+const loadSnapshot = <Command extends Aggregate.Tagged, Event extends Aggregate.Tagged, State, Rejection>(
+  aggregate: AnyAggregate<Command, Event, State, Rejection>,
+  streamId: string
+): Effect.Effect<Loaded<State>> =>
+  Effect.gen(function* () {
+    const initial: Loaded<State> = { state: aggregate.decider.initialState, version: 0, snapshotVersion: 0 }
+    const policy = aggregate.snapshot
+    const snapshots = yield* Effect.serviceOption(SnapshotStore)
+    if (policy === undefined || Option.isNone(snapshots)) return initial
+    const found = yield* snapshots.value.load(streamId).pipe(
+      // a snapshot is a cache: when it cannot be read, replay
+      Effect.catchCause((cause) =>
+        Effect.as(Effect.logWarning("snapshot load failed; replaying the stream", cause), Option.none())
+      )
     )
-  )
-})
+    if (Option.isNone(found) || found.value.schemaVersion !== policy.schemaVersion) return initial
+    const state = Aggregate.decodeState(policy, found.value.state)
+    if (state === undefined) return initial
+    return { state, version: found.value.version, snapshotVersion: found.value.version }
+  })
+
+/**
+ * A stream's current state and version: the latest usable snapshot (if the aggregate takes
+ * snapshots) plus the events after it, or a replay of the whole stream.
+ *
+ * @category loading
+ * @since 0.1.0
+ */
+export const load = <Command extends Aggregate.Tagged, Event extends Aggregate.Tagged, State, Rejection>(
+  aggregate: AnyAggregate<Command, Event, State, Rejection>,
+  streamId: string
+): Effect.Effect<Loaded<State>, InvalidEvent | InfrastructureError, EventStore> =>
+  Effect.gen(function* () {
+    const store = yield* EventStore
+    const start = yield* loadSnapshot(aggregate, streamId)
+    return yield* store.readStream(streamId, { from: start.version + 1 }).pipe(
+      Stream.mapEffect((recorded) => Aggregate.decodeEvent(aggregate, recorded)),
+      Stream.runFold(
+        (): Loaded<State> => start,
+        (loaded, event): Loaded<State> => ({
+          ...loaded,
+          state: aggregate.decider.evolve(loaded.state, event),
+          version: loaded.version + 1
+        })
+      ),
+      Effect.catchTag("StreamNotFound", (_: StreamNotFound) => Effect.succeed(start))
+    )
+  })
+
+/** After a successful append: write a snapshot when enough events accumulated. Never fails. */
+const maybeSnapshot = <Command extends Aggregate.Tagged, Event extends Aggregate.Tagged, State, Rejection>(
+  aggregate: AnyAggregate<Command, Event, State, Rejection>,
+  streamId: string,
+  loaded: Loaded<State>,
+  decided: ReadonlyArray<Event>,
+  version: number
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const policy = aggregate.snapshot
+    if (policy === undefined || version - loaded.snapshotVersion < policy.every) return
+    const snapshots = yield* Effect.serviceOption(SnapshotStore)
+    if (Option.isNone(snapshots)) return
+    const state = Decider.fold(aggregate.decider, decided, loaded.state)
+    const encoded = Aggregate.encodeState(policy, state)
+    if (encoded === undefined) return yield* Effect.logWarning(`snapshot of ${streamId} cannot be encoded; skipped`)
+    yield* snapshots.value
+      .save({
+        streamId,
+        streamType: aggregate.streamType,
+        version,
+        schemaVersion: policy.schemaVersion,
+        state: encoded
+      })
+      .pipe(Effect.catchCause((cause) => Effect.logWarning(`snapshot of ${streamId} not written`, cause)))
+  })
 
 /**
  * A handler for one aggregate's commands.
@@ -109,7 +189,8 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
   const attempt = Effect.fnUntraced(function* (command: Command, context: CommandContext, correlationId: string) {
     const store = yield* EventStore
     const streamId = aggregate.streamId(command)
-    const { state, version } = yield* load(aggregate, streamId)
+    const loaded = yield* load(aggregate, streamId)
+    const { state, version } = loaded
     if (context.expectedVersion !== undefined && context.expectedVersion !== version) {
       return yield* new ConcurrencyConflict({ streamId, expected: String(context.expectedVersion), actual: version })
     }
@@ -135,6 +216,7 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
     const result = yield* store.append(streamId, ExpectedVersion.exact(version), events, {
       streamType: aggregate.streamType
     })
+    yield* maybeSnapshot(aggregate, streamId, loaded, decided, result.nextExpectedVersion)
     return { streamId, version: result.nextExpectedVersion, events: result.events } satisfies CommandResult
   })
 

@@ -7,30 +7,39 @@
 import { Schema } from "effect"
 import { Position } from "./Position.ts"
 
-const noControlCharacters = /^[^\p{Cc}]*$/u
+/**
+ * Text without control characters (Unicode Cc) and without unpaired surrogates (Cs), which are
+ * not text: PostgreSQL refuses them and UTF-8 encoders replace them, so two different ids could
+ * become one. The class lists what is allowed (exactly `[^\p{Cc}\p{Cs}]`), so that `Arbitrary`
+ * generates matching strings directly.
+ *
+ * @category patterns
+ * @since 0.1.0
+ */
+export const plainText = /^[\u0020-\u007e\u00a0-\ud7ff\ue000-\u{10ffff}]*$/u
 
 /**
- * A stream id: 1 to 200 characters, no control characters.
+ * A stream id: 1 to 200 characters of plain text.
  *
  * @category schemas
  * @since 0.1.0
  */
 export const StreamId = Schema.String.check(
-  Schema.isMinLength(1),
-  Schema.isMaxLength(200),
-  Schema.isPattern(noControlCharacters, { description: "no control characters" })
+  Schema.isMinLength(1, { message: "a stream id must not be empty" }),
+  Schema.isMaxLength(200, { message: "a stream id must be at most 200 characters long" }),
+  Schema.isPattern(plainText, { message: "a stream id must not contain control characters or unpaired surrogates" })
 )
 
 /**
- * A name such as a stream type or an event type: 1 to 100 characters, no control characters.
+ * A name such as a stream type or an event type: 1 to 100 characters of plain text.
  *
  * @category schemas
  * @since 0.1.0
  */
 export const TypeName = Schema.String.check(
-  Schema.isMinLength(1),
-  Schema.isMaxLength(100),
-  Schema.isPattern(noControlCharacters, { description: "no control characters" })
+  Schema.isMinLength(1, { message: "a type name must not be empty" }),
+  Schema.isMaxLength(100, { message: "a type name must be at most 100 characters long" }),
+  Schema.isPattern(plainText, { message: "a type name must not contain control characters or unpaired surrogates" })
 )
 
 /**
@@ -48,8 +57,17 @@ export const EventId = Schema.String.check(Schema.isUUID())
  * @since 0.1.0
  */
 export const Timestamp = Schema.String.check(
-  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/, { description: "an ISO-8601 UTC timestamp" })
+  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/, {
+    message: "a timestamp must look like 2026-11-27T10:00:00.000Z"
+  }),
+  Schema.makeFilter((text: string) => isRealInstant(text), { message: "a timestamp must be a real UTC instant" })
 )
+
+/** 2026-02-30 matches the pattern but is not a day: the date must survive a round trip. */
+const isRealInstant = (text: string): boolean => {
+  const millis = Date.parse(text)
+  return !Number.isNaN(millis) && new Date(millis).toISOString().slice(0, 19) === text.slice(0, 19)
+}
 
 /**
  * Who caused an event and when: the correlation id ties together everything one request set

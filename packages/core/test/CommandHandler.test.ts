@@ -7,9 +7,10 @@ import {
   Errors,
   EventStore,
   ExpectedVersion,
-  InMemoryEventStore
+  InMemoryEventStore,
+  SnapshotStore
 } from "@eventline/core"
-import { Effect, Layer, Ref, Schedule, Schema, Stream } from "effect"
+import { Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
 
 // A counter with a cap: small enough to read, rich enough to conflict and reject.
 const CounterCommand = Schema.TaggedUnion({
@@ -77,7 +78,7 @@ describe("CommandHandler", () => {
       assert.strictEqual(first.version, 1)
       assert.strictEqual(second.version, 2)
       const loaded = yield* CommandHandler.load(Counter, "c-1")
-      assert.deepStrictEqual(loaded, { state: 5, version: 2 })
+      assert.deepStrictEqual(loaded, { state: 5, version: 2, snapshotVersion: 0 })
       const [event] = second.events
       assert.strictEqual(event?.type, "Incremented")
       assert.deepStrictEqual(event?.data, { by: 3 })
@@ -138,7 +139,7 @@ describe("CommandHandler", () => {
         results.map((result) => result.version).sort((a, b) => a - b),
         Array.from({ length: 40 }, (_, i) => i + 1)
       )
-      assert.deepStrictEqual(yield* CommandHandler.load(Counter, "hot"), { state: 40, version: 40 })
+      assert.deepStrictEqual(yield* CommandHandler.load(Counter, "hot"), { state: 40, version: 40, snapshotVersion: 0 })
     }).pipe(Effect.provide(InMemoryEventStore.layer))
   )
 
@@ -270,5 +271,87 @@ describe("CommandBus", () => {
       assert.strictEqual(yield* store.streamVersion("c-2"), 1)
       assert.isTrue(ExpectedVersion.isSatisfiedBy(ExpectedVersion.exact(1), yield* store.streamVersion("c-2")))
     }).pipe(Effect.provide(BusLive))
+  )
+})
+
+describe("CommandHandler with snapshots", () => {
+  const SnapshottedCounter = Aggregate.make({
+    ...Counter,
+    snapshot: { state: Schema.Int, schemaVersion: 2, every: 3 }
+  })
+  const Stores = Layer.mergeAll(InMemoryEventStore.layer, SnapshotStore.layerInMemory)
+
+  /** Records the `from` of every stream read. */
+  const recordingReads = Effect.gen(function* () {
+    const inner = yield* EventStore.EventStore
+    const froms = yield* Ref.make<ReadonlyArray<number | undefined>>([])
+    const store = EventStore.EventStore.of({
+      ...inner,
+      readStream: (streamId, options) =>
+        Stream.unwrap(
+          Effect.as(
+            Ref.update(froms, (all) => [...all, options?.from]),
+            inner.readStream(streamId, options)
+          )
+        )
+    })
+    return { store, froms }
+  })
+
+  it.effect("writes a snapshot every N events and loads snapshot + tail, equal to a full replay", () =>
+    Effect.gen(function* () {
+      const handle = CommandHandler.make(SnapshottedCounter)
+      for (let i = 1; i <= 7; i++) yield* handle(increment("c-1", i))
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      const snapshot = yield* snapshots.load("c-1")
+      assert.deepStrictEqual(Option.getOrUndefined(snapshot), {
+        streamId: "c-1",
+        streamType: "Counter",
+        version: 6,
+        schemaVersion: 2,
+        state: 21
+      })
+      const { store, froms } = yield* recordingReads
+      const loaded = yield* CommandHandler.load(SnapshottedCounter, "c-1").pipe(
+        Effect.provideService(EventStore.EventStore, store)
+      )
+      assert.deepStrictEqual(loaded, { state: 28, version: 7, snapshotVersion: 6 })
+      assert.deepStrictEqual(yield* Ref.get(froms), [7], "only the tail after the snapshot is read")
+      const replayed = yield* CommandHandler.load(Counter, "c-1")
+      assert.strictEqual(replayed.state, loaded.state)
+      assert.strictEqual(replayed.version, loaded.version)
+    }).pipe(Effect.provide(Stores))
+  )
+
+  it.effect("ignores a snapshot of another schema version or one that does not decode, and rebuilds it", () =>
+    Effect.gen(function* () {
+      const handle = CommandHandler.make(SnapshottedCounter)
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      for (let i = 1; i <= 4; i++) yield* handle(increment("old", 1))
+      yield* snapshots.save({ streamId: "old", streamType: "Counter", version: 4, schemaVersion: 1, state: 999 })
+      const loaded = yield* CommandHandler.load(SnapshottedCounter, "old")
+      assert.deepStrictEqual(loaded, { state: 4, version: 4, snapshotVersion: 0 })
+      yield* handle(increment("old", 1))
+      const rebuilt = yield* snapshots.load("old")
+      assert.deepInclude(Option.getOrUndefined(rebuilt), { version: 5, schemaVersion: 2, state: 5 })
+
+      yield* snapshots.save({ streamId: "old", streamType: "Counter", version: 6, schemaVersion: 2, state: "garbage" })
+      const afterGarbage = yield* CommandHandler.load(SnapshottedCounter, "old")
+      assert.deepStrictEqual(afterGarbage, { state: 5, version: 5, snapshotVersion: 0 })
+    }).pipe(Effect.provide(Stores))
+  )
+
+  it.effect("a failing snapshot store never fails the command", () =>
+    Effect.gen(function* () {
+      const broken = SnapshotStore.SnapshotStore.of({
+        load: () => Effect.fail(new Errors.InfrastructureError({ operation: "snapshot.load", cause: "down" })),
+        save: () => Effect.fail(new Errors.InfrastructureError({ operation: "snapshot.save", cause: "down" }))
+      })
+      const handle = CommandHandler.make(SnapshottedCounter)
+      for (let i = 1; i <= 5; i++) {
+        yield* handle(increment("c-2", 1)).pipe(Effect.provideService(SnapshotStore.SnapshotStore, broken))
+      }
+      assert.deepStrictEqual(yield* CommandHandler.load(Counter, "c-2"), { state: 5, version: 5, snapshotVersion: 0 })
+    }).pipe(Effect.provide(InMemoryEventStore.layer))
   )
 })

@@ -1,0 +1,12 @@
+/**
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as OrderAggregate from "./OrderAggregate.ts"
+/** @since 0.1.0 */
+export * as OrderCommand from "./OrderCommand.ts"
+/** @since 0.1.0 */
+export * as OrderDecider from "./OrderDecider.ts"
+/** @since 0.1.0 */
+export * as OrderEvent from "./OrderEvent.ts"
