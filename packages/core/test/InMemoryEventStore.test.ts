@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { InMemoryEventStore } from "@eventline/core"
-import { EventStoreConformance } from "@eventline/testing"
+import { InMemoryEventStore, SnapshotStore } from "@eventline/core"
+import { EventStoreConformance, SnapshotStoreConformance } from "@eventline/testing"
 import { Arbitrary, Effect } from "effect"
 
 EventStoreConformance.run("in-memory", InMemoryEventStore.layer)
+SnapshotStoreConformance.run("in-memory", SnapshotStore.layerInMemory)
 
 describe("InMemoryEventStore under concurrency", () => {
   it.live("random concurrent appends keep versions contiguous, one winner per version, nothing lost (property)", () =>

@@ -7,4 +7,6 @@ export * as Migrations from "./Migrations.ts"
 /** @since 0.1.0 */
 export * as PgEventStore from "./PgEventStore.ts"
 /** @since 0.1.0 */
+export * as PgSnapshotStore from "./PgSnapshotStore.ts"
+/** @since 0.1.0 */
 export * as PgStoreConfig from "./PgStoreConfig.ts"

@@ -1,10 +1,10 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { type EventEnvelope, EventStore, ExpectedVersion, Position } from "@eventline/core"
-import { EventStoreConformance, TestEnvironment } from "@eventline/testing"
+import { EventStoreConformance, SnapshotStoreConformance, TestEnvironment } from "@eventline/testing"
 import { Deferred, Effect, Fiber, Layer, Random, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
-import { PgEventStore } from "../src/index.ts"
+import { PgEventStore, PgSnapshotStore } from "../src/index.ts"
 import { freshDatabase } from "./utils.ts"
 
 const databaseUrl = inject("databaseUrl")
@@ -24,7 +24,9 @@ const event = (type: string, data: EventEnvelope.NewEvent["data"] = {}): EventEn
 const StoreWithSql = () => PgEventStore.layer.pipe(Layer.provideMerge(freshDatabase(databaseUrl ?? "")))
 
 describe.skipIf(!available)("PgEventStore on PostgreSQL 15", () => {
-  EventStoreConformance.run("PostgreSQL", PgEventStore.layer.pipe(Layer.provide(freshDatabase(databaseUrl ?? ""))))
+  const database = freshDatabase(databaseUrl ?? "")
+  EventStoreConformance.run("PostgreSQL", PgEventStore.layer.pipe(Layer.provide(database)))
+  SnapshotStoreConformance.run("PostgreSQL", PgSnapshotStore.layer.pipe(Layer.provide(database)))
 
   layer(StoreWithSql(), { excludeTestServices: true, timeout: "120 seconds" })("under concurrency", (it) => {
     it.effect(
