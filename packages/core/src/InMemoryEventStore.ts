@@ -3,10 +3,12 @@
  * and the fastest embedded use; it keeps nothing across restarts.
  *
  * Appends run as one synchronous step, so they are atomic with respect to every other fiber.
+ * When a `CommitSignal` is in context as the store is built, every append announces itself.
  *
  * @since 0.1.0
  */
 import { Effect, Layer, Option, Stream } from "effect"
+import { CommitSignal } from "./CommitSignal.ts"
 import { ConcurrencyConflict, DuplicateEventId, InvalidEvent, StreamNotFound } from "./Errors.ts"
 import type { NewEvent, RecordedEvent } from "./EventEnvelope.ts"
 import {
@@ -41,7 +43,9 @@ const sameContent = (stored: RecordedEvent, event: NewEvent): boolean =>
  * @category constructors
  * @since 0.1.0
  */
-export const make = Effect.sync(() => {
+export const make = Effect.gen(function* () {
+  // wake-ups go to the signal present when the store is built (if any)
+  const signal = yield* Effect.serviceOption(CommitSignal)
   const log: Array<RecordedEvent> = []
   const streams = new Map<string, StreamRecord>()
   const byEventId = new Map<string, RecordedEvent>()
@@ -115,7 +119,11 @@ export const make = Effect.sync(() => {
       log.push(event)
       byEventId.set(event.eventId, event)
     }
-    return resultOf(recorded)
+    const result = resultOf(recorded)
+    if (Option.isSome(signal)) {
+      yield* signal.value.publish({ streamType: options.streamType, position: result.lastPosition })
+    }
+    return result
   })
 
   const readStream = (streamId: string, options?: ReadStreamOptions) =>

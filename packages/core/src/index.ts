@@ -9,6 +9,8 @@ export * as CommandBus from "./CommandBus.ts"
 /** @since 0.1.0 */
 export * as CommandHandler from "./CommandHandler.ts"
 /** @since 0.1.0 */
+export * as CommitSignal from "./CommitSignal.ts"
+/** @since 0.1.0 */
 export * as Decider from "./Decider.ts"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.ts"

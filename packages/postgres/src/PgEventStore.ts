@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import {
+  CommitSignal,
   EventEnvelope as Envelope,
   Errors,
   type EventEnvelope,
@@ -98,6 +99,8 @@ const eventColumns = (alias: string) =>
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const config = yield* PgStoreConfig
+  // in-process wake-ups (PGlite); on PostgreSQL the statement's NOTIFY does this
+  const signal = yield* Effect.serviceOption(CommitSignal.CommitSignal)
   const streamsTable = sql(`${config.schema}.streams`)
   const eventsTable = sql(`${config.schema}.events`)
   const columns = sql.literal(eventColumns("e"))
@@ -297,6 +300,21 @@ export const make = Effect.gen(function* () {
       const earlier = yield* findEarlierAppend(streamId, withIds)
       if (Option.isSome(earlier)) return earlier.value
     }
+    const result = yield* appendOnce(streamId, expected, events, options, withIds, callerGaveIds)
+    if (Option.isSome(signal)) {
+      yield* signal.value.publish({ streamType: options.streamType, position: result.lastPosition })
+    }
+    return result
+  })
+
+  const appendOnce = Effect.fnUntraced(function* (
+    streamId: string,
+    expected: ExpectedVersion.ExpectedVersion,
+    events: ReadonlyArray<EventEnvelope.NewEvent>,
+    options: EventStore.AppendOptions,
+    withIds: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>,
+    callerGaveIds: boolean
+  ) {
     const written = write(streamId, expected, withIds, options.streamType)
     const inserted = yield* (events.length > rowsPerStatement ? sql.withTransaction(written) : written).pipe(
       Effect.catchTag("SqlError", (error) =>

@@ -5,6 +5,8 @@
 /** @since 0.1.0 */
 export * as Migrations from "./Migrations.ts"
 /** @since 0.1.0 */
+export * as PgCommitSignal from "./PgCommitSignal.ts"
+/** @since 0.1.0 */
 export * as PgEventStore from "./PgEventStore.ts"
 /** @since 0.1.0 */
 export * as PgSnapshotStore from "./PgSnapshotStore.ts"
