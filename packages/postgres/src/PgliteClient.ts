@@ -8,16 +8,19 @@
  * PGlite is one backend session, so the client has exactly one connection:
  * statements from concurrent fibers queue for it, and a transaction reserves it
  * until it commits or rolls back. `LISTEN`/`NOTIFY` and query cancellation are
- * not available.
+ * not available. Statements run synchronously on the JavaScript thread: a long
+ * one blocks the event loop, and neither interruption nor `statement_timeout`
+ * stops it.
  *
  * @since 0.1.0
  */
-import { PGlite, type PGliteOptions } from "@electric-sql/pglite"
+
+import { mkdir } from "node:fs/promises"
 import { PgClient } from "@effect/sql-pg"
+import { PGlite, type PGliteOptions } from "@electric-sql/pglite"
 import { Effect, type Layer, Schema, type Scope } from "effect"
 import type * as Reactivity from "effect/reactivity/Reactivity"
 import type { SqlClient, SqlError } from "effect/sql"
-import { mkdir } from "node:fs/promises"
 import { pgliteStream } from "./internal/pgliteStream.ts"
 
 /**
@@ -77,12 +80,13 @@ export interface PgliteClientOptions {
 /**
  * A `PgClient` over an existing PGlite instance, with its single connection.
  * The instance is not closed with the scope. Only one client may use an
- * instance at a time: a second one waits for the first to close.
+ * instance at a time: a second one waits for the first to close (and fails
+ * after `connectTimeout`). Nothing else may run statements on `db` meanwhile.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const fromPglite = Effect.fnUntraced(function*(
+export const fromPglite = Effect.fnUntraced(function* (
   db: PGlite,
   config?: PgliteClientConfig | undefined
 ): Effect.fn.Return<PgClient.PgClient, SqlError.SqlError, Scope.Scope | Reactivity.Reactivity> {
@@ -109,19 +113,24 @@ export const fromPglite = Effect.fnUntraced(function*(
  * @category constructors
  * @since 0.1.0
  */
-export const make = Effect.fnUntraced(function*(
+export const make = Effect.fnUntraced(function* (
   options: PgliteClientOptions = {}
 ): Effect.fn.Return<PgClient.PgClient, PgliteError | SqlError.SqlError, Scope.Scope | Reactivity.Reactivity> {
   const { dataDir } = options
   const db = yield* Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
-        if (dataDir !== undefined) await mkdir(dataDir, { recursive: true })
+        // A plain path (not `memory://`, `idb://`, ...) is a directory on disk.
+        if (dataDir !== undefined && !dataDir.includes("://")) await mkdir(dataDir, { recursive: true })
         return PGlite.create(dataDir, options.pglite)
       },
       catch: (cause) => new PgliteError({ cause })
     }),
-    (db) => Effect.ignore(Effect.tryPromise(() => db.close()), { log: "Warn" })
+    (db) =>
+      Effect.ignore(
+        Effect.tryPromise(() => db.close()),
+        { log: "Warn" }
+      )
   )
   return yield* fromPglite(db, options.client)
 })

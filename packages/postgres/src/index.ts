@@ -9,6 +9,10 @@ export * as PgCommitSignal from "./PgCommitSignal.ts"
 /** @since 0.1.0 */
 export * as PgEventStore from "./PgEventStore.ts"
 /** @since 0.1.0 */
+export * as PgliteClient from "./PgliteClient.ts"
+/** @since 0.1.0 */
 export * as PgSnapshotStore from "./PgSnapshotStore.ts"
+/** @since 0.1.0 */
+export * as PgStore from "./PgStore.ts"
 /** @since 0.1.0 */
 export * as PgStoreConfig from "./PgStoreConfig.ts"

@@ -23,8 +23,9 @@
  *
  * @internal
  */
-import type { PGlite } from "@electric-sql/pglite"
+
 import { Duplex } from "node:stream"
+import type { PGlite } from "@electric-sql/pglite"
 
 const SSL_REQUEST_CODE = 80877103
 const GSSENC_REQUEST_CODE = 80877104
@@ -32,6 +33,8 @@ const CANCEL_REQUEST_CODE = 80877102
 const PROTOCOL_MAJOR_VERSION = 3
 /** PostgreSQL's MAX_STARTUP_PACKET_LENGTH. */
 const MAX_STARTUP_PACKET_LENGTH = 10_000
+/** PostgreSQL's MaxAllocSize: no frontend message can be longer. */
+const MAX_MESSAGE_LENGTH = 0x3fffffff
 const TERMINATE = 0x58
 const ERROR_RESPONSE = 0x45
 const REFUSE_ENCRYPTION = Buffer.from("N")
@@ -70,7 +73,9 @@ const quoteLiteral = (value: string): string => `'${value.replaceAll("'", "''")}
 const findErrorResponse = (output: Buffer): Buffer | undefined => {
   let offset = 0
   while (offset + 5 <= output.length) {
-    const end = offset + 1 + output.readInt32BE(offset + 1)
+    const length = output.readInt32BE(offset + 1)
+    if (length < 4) return undefined
+    const end = offset + 1 + length
     if (output[offset] === ERROR_RESPONSE) return output.subarray(offset, end)
     offset = end
   }
@@ -213,7 +218,7 @@ class PgliteStream extends Duplex {
           await this.startup(frame.bytes, frame.parameters)
           break
         case "EncryptionRequest":
-          this.pushOutput([REFUSE_ENCRYPTION])
+          this.pushOutput(REFUSE_ENCRYPTION)
           break
         case "CancelRequest":
           // PGlite runs one statement at a time to completion; there is nothing to cancel.
@@ -252,7 +257,9 @@ class PgliteStream extends Duplex {
     }
     if (input.length < 5) return undefined
     const length = input.readInt32BE(1)
-    if (length < 4) throw protocolError(`invalid length ${length} for message '${String.fromCharCode(input[0] ?? 0)}'`)
+    if (length < 4 || length > MAX_MESSAGE_LENGTH) {
+      throw protocolError(`invalid length ${length} for message '${String.fromCharCode(input[0] ?? 0)}'`)
+    }
     if (input.length < length + 1) return undefined
     const bytes = input.subarray(0, length + 1)
     this.input = input.subarray(length + 1)
@@ -267,7 +274,9 @@ class PgliteStream extends Duplex {
     const settings = parameters.filter(([name]) => !NOT_SETTINGS.has(name))
     const output = await this.db.runExclusive(async () => {
       if (settings.length > 0) {
-        const select = settings.map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`)
+        const select = settings.map(
+          ([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`
+        )
         const error = findErrorResponse(await this.run([queryMessage(`SELECT ${select.join(", ")}`)]))
         // A server refuses the connection when a startup setting is invalid.
         if (error !== undefined) return error
@@ -276,7 +285,7 @@ class PgliteStream extends Duplex {
     })
     if (!this.open) return
     this.phase = "session"
-    this.pushOutput([output])
+    this.pushOutput(output)
     if (output[0] === ERROR_RESPONSE) {
       this.closeAfterWrite = true
       this.closeSession()
@@ -289,7 +298,7 @@ class PgliteStream extends Duplex {
     await this.readerCaughtUp()
     if (!this.open) return
     const output = await this.db.runExclusive(() => this.run(messages))
-    if (this.open) this.pushOutput([output])
+    if (this.open) this.pushOutput(output)
   }
 
   /** Runs messages on the backend; call it inside `db.runExclusive`. */
@@ -304,10 +313,8 @@ class PgliteStream extends Duplex {
     return chunks.length === 1 ? (chunks[0] ?? EMPTY) : Buffer.concat(chunks)
   }
 
-  private pushOutput(chunks: ReadonlyArray<Buffer>): void {
-    for (const chunk of chunks) {
-      if (chunk.length > 0 && !this.push(chunk)) this.readerBehind = true
-    }
+  private pushOutput(chunk: Buffer): void {
+    if (chunk.length > 0 && !this.push(chunk)) this.readerBehind = true
   }
 
   private readerCaughtUp(): Promise<void> {
@@ -325,7 +332,10 @@ class PgliteStream extends Duplex {
     const turn = this.turn
     this.turn = undefined
     if (turn === undefined) return
-    void this.inflight.then(() => turn.ready).then(() => resetSession(this.db)).finally(turn.release)
+    void this.inflight
+      .then(() => turn.ready)
+      .then(() => resetSession(this.db))
+      .finally(turn.release)
   }
 }
 

@@ -1,0 +1,69 @@
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { CommitSignal, type EventEnvelope, EventStore, ExpectedVersion } from "@eventline/core"
+import { EventStoreConformance, SnapshotStoreConformance } from "@eventline/testing"
+import { Effect, Fiber, Stream } from "effect"
+import { PgStore } from "../src/index.ts"
+
+const event = (type: string, data: EventEnvelope.NewEvent["data"] = {}): EventEnvelope.NewEvent => ({
+  type,
+  schemaVersion: 1,
+  data,
+  metadata: { correlationId: "c", occurredAt: "2026-01-01T00:00:00.000Z" }
+})
+
+// the embedded store: the same SQL as PostgreSQL, on PGlite in this process
+EventStoreConformance.run("PGlite (embedded)", PgStore.layerEmbedded())
+SnapshotStoreConformance.run("PGlite (embedded)", PgStore.layerEmbedded())
+
+describe("PgStore.layerEmbedded", () => {
+  it.live(
+    "keeps its data in a directory across restarts, and signals commits in-process",
+    () =>
+      Effect.gen(function* () {
+        const dataDir = join(
+          yield* Effect.promise(() => mkdtemp(join(tmpdir(), "eventline-pglite-"))),
+          "nested",
+          "data"
+        )
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(() => rm(join(dataDir, "..", ".."), { recursive: true, force: true }))
+        )
+        const firstRun = Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const signal = yield* CommitSignal.CommitSignal
+          const heard = yield* Effect.forkChild(Stream.runHead(signal.changes))
+          yield* Effect.yieldNow
+          const result = yield* store.append("kept", ExpectedVersion.NoStream, [event("Kept", { n: 1 })], {
+            streamType: "Durable"
+          })
+          const announced = yield* Fiber.join(heard)
+          assert.deepStrictEqual(announced._tag === "Some" ? announced.value : undefined, {
+            streamType: "Durable",
+            position: result.lastPosition
+          })
+          return result
+        }).pipe(Effect.provide(PgStore.layerEmbedded({ dataDir })))
+        const written = yield* firstRun
+
+        const secondRun = Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const read = yield* Stream.runCollect(store.readStream("kept"))
+          assert.deepStrictEqual(read, written.events)
+          const next = yield* store.append("kept", ExpectedVersion.exact(1), [event("Kept", { n: 2 })], {
+            streamType: "Durable"
+          })
+          assert.strictEqual(next.nextExpectedVersion, 2)
+          const log = yield* Stream.runCollect(store.readAll({ streamTypes: ["Durable"] }))
+          assert.deepStrictEqual(
+            log.map((e) => e.version),
+            [1, 2]
+          )
+        }).pipe(Effect.provide(PgStore.layerEmbedded({ dataDir })))
+        yield* secondRun
+      }),
+    120_000
+  )
+})
