@@ -31,6 +31,10 @@ import * as Uuid from "./Uuid.ts"
  * @since 0.1.0
  */
 export interface CommandContext {
+  /**
+   * Identifies the command for idempotency: its events get ids derived from it, and the same
+   * command id again returns the first result instead of deciding anew (a redelivery).
+   */
   readonly commandId?: string | undefined
   readonly correlationId?: string | undefined
   readonly causationId?: string | undefined
@@ -49,6 +53,8 @@ export interface CommandResult {
   /** The stream's version after the command (unchanged when it produced no events). */
   readonly version: number
   readonly events: ReadonlyArray<RecordedEvent>
+  /** True when the command id was seen before and this is the first result, replayed. */
+  readonly duplicate?: boolean | undefined
 }
 
 /**
@@ -175,6 +181,25 @@ const maybeSnapshot = <Command extends Aggregate.Tagged, Event extends Aggregate
   })
 
 /**
+ * The result of a command that was applied before (same command id): its events are stored under
+ * ids derived from the command id, so a redelivered command is answered, not decided again.
+ */
+const alreadyApplied = Effect.fnUntraced(function* (streamId: string, commandId: string) {
+  const store = yield* EventStore
+  const first = yield* store.findEvent(Uuid.fromParts("command", commandId, 0))
+  if (Option.isNone(first) || first.value.streamId !== streamId) return undefined
+  const events = yield* store.readStream(streamId, { from: first.value.version }).pipe(
+    Stream.zipWithIndex,
+    Stream.takeWhile(([event, index]) => event.eventId === Uuid.fromParts("command", commandId, index)),
+    Stream.map(([event]) => event),
+    Stream.runCollect,
+    Effect.catchTag("StreamNotFound", () => Effect.succeed([first.value]))
+  )
+  const last = events[events.length - 1] ?? first.value
+  return { streamId, version: last.version, events, duplicate: true } satisfies CommandResult
+})
+
+/**
  * A handler for one aggregate's commands.
  *
  * @category constructors
@@ -189,6 +214,14 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
   const attempt = Effect.fnUntraced(function* (command: Command, context: CommandContext, correlationId: string) {
     const store = yield* EventStore
     const streamId = aggregate.streamId(command)
+    const eventId = (index: number) =>
+      context.commandId === undefined
+        ? Uuid.makeV7
+        : Effect.succeed(Uuid.fromParts("command", context.commandId, index))
+    if (context.commandId !== undefined) {
+      const earlier = yield* alreadyApplied(streamId, context.commandId)
+      if (earlier !== undefined) return earlier
+    }
     const loaded = yield* load(aggregate, streamId)
     const { state, version } = loaded
     if (context.expectedVersion !== undefined && context.expectedVersion !== version) {
@@ -209,9 +242,9 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
       ...(causationId === undefined ? {} : { causationId })
     }
     const events: Array<NewEvent> = []
-    for (const event of decided) {
+    for (const [index, event] of decided.entries()) {
       const { type, data } = yield* Aggregate.encodeEvent(aggregate, streamId, event)
-      events.push({ type, data, schemaVersion: aggregate.schemaVersion, metadata })
+      events.push({ eventId: yield* eventId(index), type, data, schemaVersion: aggregate.schemaVersion, metadata })
     }
     const result = yield* store.append(streamId, ExpectedVersion.exact(version), events, {
       streamType: aggregate.streamType

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Exit, Schema, type Stream } from "effect"
+import { Cause, Context, Effect, Exit, type Option, Schema, type Stream } from "effect"
 import {
   type ConcurrencyConflict,
   type DuplicateEventId,
@@ -97,6 +97,8 @@ export class EventStore extends Context.Service<
     readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, InfrastructureError>
     /** The stream's current version; 0 when it does not exist. */
     readonly streamVersion: (streamId: string) => Effect.Effect<number, InfrastructureError>
+    /** The stored event with this id, if any. */
+    readonly findEvent: (eventId: string) => Effect.Effect<Option.Option<RecordedEvent>, InfrastructureError>
   }
 >()("@eventline/core/EventStore") {}
 

@@ -160,7 +160,9 @@ export const make = Effect.gen(function* () {
 
   const streamVersion = (streamId: string) => Effect.sync(() => streams.get(streamId)?.events.length ?? 0)
 
-  return EventStore.of({ append, readStream, readAll, streamVersion })
+  const findEvent = (eventId: string) => Effect.sync(() => Option.fromNullishOr(byEventId.get(eventId)))
+
+  return EventStore.of({ append, readStream, readAll, streamVersion, findEvent })
 })
 
 /**

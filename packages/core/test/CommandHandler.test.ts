@@ -180,6 +180,21 @@ describe("CommandHandler", () => {
     })
   )
 
+  it.effect("a command id makes a redelivered command return its first result instead of deciding again", () =>
+    Effect.gen(function* () {
+      const handle = CommandHandler.make(Counter)
+      const first = yield* handle(increment("c-1", 5), { commandId: "cmd-1" })
+      yield* handle(increment("c-1", 1))
+      const again = yield* handle(increment("c-1", 5), { commandId: "cmd-1" })
+      assert.strictEqual(again.duplicate, true)
+      assert.strictEqual(again.version, first.version)
+      assert.deepStrictEqual(again.events, first.events)
+      assert.deepStrictEqual(yield* CommandHandler.load(Counter, "c-1"), { state: 6, version: 2, snapshotVersion: 0 })
+      const other = yield* handle(increment("c-1", 5), { commandId: "cmd-2" })
+      assert.strictEqual(other.version, 3, "another command id is another command")
+    }).pipe(Effect.provide(InMemoryEventStore.layer))
+  )
+
   it.effect("correlation and causation ids flow from the command context into every event", () =>
     Effect.gen(function* () {
       const handle = CommandHandler.make(Counter)

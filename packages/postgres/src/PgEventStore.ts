@@ -449,7 +449,17 @@ export const make = Effect.gen(function* () {
     )
   }
 
-  return EventStore.EventStore.of({ append, readStream, readAll, streamVersion: streamHead })
+  const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+  const findEvent = (eventId: string) =>
+    uuidPattern.test(eventId)
+      ? sql`SELECT ${columns} FROM ${eventsTable} e WHERE e.event_id = ${eventId}::uuid`.pipe(
+          Effect.mapError(infrastructure("findEvent")),
+          Effect.flatMap(decodeEvents("findEvent")),
+          Effect.map((rows) => Option.fromNullishOr(rows[0]))
+        )
+      : Effect.succeed(Option.none())
+
+  return EventStore.EventStore.of({ append, readStream, readAll, streamVersion: streamHead, findEvent })
 })
 
 /**

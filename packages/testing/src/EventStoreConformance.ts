@@ -9,7 +9,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { type Errors, type EventEnvelope, EventStore, ExpectedVersion, Position, Uuid } from "@eventline/core"
-import { Arbitrary, Effect, Exit, type Layer, Random, Result, Schema, Stream } from "effect"
+import { Arbitrary, Effect, Exit, type Layer, Option, Random, Result, Schema, Stream } from "effect"
 
 /**
  * @category models
@@ -486,6 +486,21 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventSto
           assert.strictEqual(nan._tag, "InvalidEvent", "NaN is not JSON")
           assert.strictEqual(yield* store.streamVersion(streamId), 1)
           assert.strictEqual((yield* readStream(streamId)).length, 1)
+        }),
+      timeout
+    )
+
+    it.effect(
+      "finds a stored event by its id, and nothing for an unknown or malformed id",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const streamId = yield* unique("order")
+          const result = yield* store.append(streamId, ExpectedVersion.NoStream, events(2), { streamType: "Order" })
+          const second = result.events[1] as EventEnvelope.RecordedEvent
+          assert.deepStrictEqual(Option.getOrUndefined(yield* store.findEvent(second.eventId)), second)
+          assert.isTrue(Option.isNone(yield* store.findEvent(yield* Uuid.makeV7)))
+          assert.isTrue(Option.isNone(yield* store.findEvent("not-a-uuid")))
         }),
       timeout
     )

@@ -1,4 +1,4 @@
-import { randomFillSync } from "node:crypto"
+import { createHash, randomFillSync } from "node:crypto"
 
 const hex = (bytes: Uint8Array): string => {
   let out = ""
@@ -15,6 +15,14 @@ export const uuidV7 = (unixMillis: number): string => {
     ms = Math.floor(ms / 256)
   }
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80
+  return hex(bytes)
+}
+
+/** RFC 9562 UUID version 8 from a SHA-256 of the name: the same name always gives the same id. */
+export const uuidV8FromName = (name: string): string => {
+  const bytes = new Uint8Array(createHash("sha256").update(name).digest().subarray(0, 16))
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80
   return hex(bytes)
 }
