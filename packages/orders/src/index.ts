@@ -10,3 +10,5 @@ export * as OrderCommand from "./OrderCommand.ts"
 export * as OrderDecider from "./OrderDecider.ts"
 /** @since 0.1.0 */
 export * as OrderEvent from "./OrderEvent.ts"
+/** @since 0.1.0 */
+export * as OrderReadModel from "./OrderReadModel.ts"

@@ -16,3 +16,5 @@ export * as PgSnapshotStore from "./PgSnapshotStore.ts"
 export * as PgStore from "./PgStore.ts"
 /** @since 0.1.0 */
 export * as PgStoreConfig from "./PgStoreConfig.ts"
+/** @since 0.1.0 */
+export * as Subscription from "./Subscription.ts"
