@@ -125,7 +125,9 @@ export const apply = (recorded: EventEnvelope.RecordedEvent) =>
           WHERE id = ${recorded.streamId} AND version < ${recorded.version}`
         return
     }
-  }).pipe(Effect.mapError((error) => (error._tag === "InvalidEvent" ? error : infrastructure("orderReadModel.apply")(error))))
+  }).pipe(
+    Effect.mapError((error) => (error._tag === "InvalidEvent" ? error : infrastructure("orderReadModel.apply")(error)))
+  )
 
 /**
  * The projection's subscription options: all Order events, transactional.
@@ -213,9 +215,9 @@ export const makeQueries = Effect.gen(function* () {
       const after =
         options.cursor === undefined
           ? undefined
-          : yield* Schema.decodeUnknownEffect(CursorJson)(Buffer.from(options.cursor, "base64url").toString("utf8")).pipe(
-              Effect.mapError(() => new InvalidCursor({ cursor: options.cursor ?? "" }))
-            )
+          : yield* Schema.decodeUnknownEffect(CursorJson)(
+              Buffer.from(options.cursor, "base64url").toString("utf8")
+            ).pipe(Effect.mapError(() => new InvalidCursor({ cursor: options.cursor ?? "" })))
       const clauses = [
         options.status === undefined ? sql`true` : sql`status = ${options.status}`,
         options.customerId === undefined ? sql`true` : sql`customer_id = ${options.customerId}`,

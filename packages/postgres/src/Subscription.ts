@@ -36,8 +36,8 @@ import {
   Stream
 } from "effect"
 import type { SqlClient } from "effect/sql"
-import { PgStoreConfig } from "./PgStoreConfig.ts"
 import { type DeadLetter, LeaseLost, make as makeSql } from "./internal/subscriptionSql.ts"
+import { PgStoreConfig } from "./PgStoreConfig.ts"
 
 export type { DeadLetter } from "./internal/subscriptionSql.ts"
 
@@ -115,7 +115,11 @@ const eventsDeadLettered = Metric.counter("eventline_subscription_dead_letters_t
 const lagGauge = Metric.gauge("eventline_subscription_lag_events", { description: "events behind the head" })
 
 type Operation =
-  | { readonly _tag: "Redrive"; readonly streamId: string | undefined; readonly done: (exit: Exit.Exit<void, Errors.InfrastructureError>) => void }
+  | {
+      readonly _tag: "Redrive"
+      readonly streamId: string | undefined
+      readonly done: (exit: Exit.Exit<void, Errors.InfrastructureError>) => void
+    }
   | { readonly _tag: "Reset"; readonly done: (exit: Exit.Exit<void, Errors.InfrastructureError>) => void }
 
 const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis", 2).pipe(
@@ -206,7 +210,9 @@ export const start = <E, R>(
         const outcome = yield* Ref.update(attempts, (n) => n + 1).pipe(
           Effect.andThen(inTransaction(step)),
           Effect.tapError(() =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(firstFailure, (first) => first ?? new Date(now)))
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Ref.update(firstFailure, (first) => first ?? new Date(now))
+            )
           ),
           Effect.retry({ schedule: retry, while: (error) => !(error instanceof LeaseLost) }),
           Effect.exit
@@ -287,7 +293,10 @@ export const start = <E, R>(
             if (Exit.isFailure(redriven)) {
               // still failing: it stays parked, and so does the rest of its stream
               parkedStreams.add(stream)
-              yield* Effect.logWarning(`subscription ${name}: redrive of ${letter.eventId} failed again`, describe(redriven.cause))
+              yield* Effect.logWarning(
+                `subscription ${name}: redrive of ${letter.eventId} failed again`,
+                describe(redriven.cause)
+              )
               break
             }
             yield* Metric.update(eventsHandled, 1)
@@ -299,7 +308,9 @@ export const start = <E, R>(
       yield* sql.withTransaction(
         Effect.gen(function* () {
           if (options.onReset !== undefined) {
-            yield* (Effect.provideContext(options.onReset, context) as Effect.Effect<void, unknown, SqlClient.SqlClient>).pipe(
+            yield* (
+              Effect.provideContext(options.onReset, context) as Effect.Effect<void, unknown, SqlClient.SqlClient>
+            ).pipe(
               Effect.mapError((cause) => new Errors.InfrastructureError({ operation: "subscription.reset", cause }))
             )
           }
@@ -337,9 +348,9 @@ export const start = <E, R>(
           const current = yield* db.checkpoint(name)
           if (Option.isSome(current) && Position.compare(current.value, cursor) < 0) cursor = current.value // after a reset
           const batch = yield* Stream.runCollect(
-            store.readAll({ after: cursor, batchSize, streamTypes: options.streamTypes, eventTypes: options.eventTypes }).pipe(
-              Stream.take(batchSize)
-            )
+            store
+              .readAll({ after: cursor, batchSize, streamTypes: options.streamTypes, eventTypes: options.eventTypes })
+              .pipe(Stream.take(batchSize))
           )
           if (batch.length > 0) {
             // a batch in flight is finished (and checkpointed) even when the runner is stopped
@@ -367,7 +378,9 @@ export const start = <E, R>(
     // stand by until the lease is ours, lead until it is lost, and again
     const runner = Effect.gen(function* () {
       while (true) {
-        const acquired = yield* Effect.flatMap(initialPosition, (initial) => db.acquire(name, owner, ttlMillis, initial))
+        const acquired = yield* Effect.flatMap(initialPosition, (initial) =>
+          db.acquire(name, owner, ttlMillis, initial)
+        )
         if (Option.isNone(acquired)) {
           yield* Effect.sleep(Duration.millis(Math.max(50, ttlMillis / 2)))
           continue
@@ -390,7 +403,10 @@ export const start = <E, R>(
 
     const request = (make: (done: Operation["done"]) => Operation) =>
       Effect.callback<void, Errors.InfrastructureError>((resume) => {
-        Queue.offerUnsafe(operations, make((exit) => resume(exit)))
+        Queue.offerUnsafe(
+          operations,
+          make((exit) => resume(exit))
+        )
         Queue.offerUnsafe(wakeUps, undefined)
       })
 
@@ -399,7 +415,10 @@ export const start = <E, R>(
       const measured = yield* db.lag(after, filter)
       const now = yield* Clock.currentTimeMillis
       yield* Metric.update(Metric.withAttributes(lagGauge, { subscription: name }), measured.events)
-      return { events: measured.events, millis: measured.oldest === null ? 0 : Math.max(0, now - measured.oldest.getTime()) }
+      return {
+        events: measured.events,
+        millis: measured.oldest === null ? 0 : Math.max(0, now - measured.oldest.getTime())
+      }
     })
 
     const caughtUp = Effect.gen(function* () {

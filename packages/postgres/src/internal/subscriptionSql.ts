@@ -137,7 +137,12 @@ export const make = (schema: string) =>
     const park = (
       subscription: string,
       event: EventEnvelope.RecordedEvent,
-      failure: { readonly error: string; readonly attempts: number; readonly firstFailedAt: Date; readonly lastFailedAt: Date }
+      failure: {
+        readonly error: string
+        readonly attempts: number
+        readonly firstFailedAt: Date
+        readonly lastFailedAt: Date
+      }
     ) =>
       sql`INSERT INTO ${deadLetters} (subscription_id, transaction_id, global_position, stream_id, event_id, error,
           attempts, first_failed_at, last_failed_at)
