@@ -1,0 +1,244 @@
+import { assert, describe, layer } from "@effect/vitest"
+import { CommandBus, type EventEnvelope, EventStore, Position } from "@eventline/core"
+import { PgCommitSignal, PgEventStore, PgStore, PgStoreConfig, Subscription } from "@eventline/postgres"
+import { TestEnvironment } from "@eventline/testing"
+import { Arbitrary, Effect, Layer, Option, Random, Schema, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
+import { freshDatabase } from "../../postgres/test/utils.ts"
+import { OrderAggregate, OrderCommand, OrderReadModel } from "../src/index.ts"
+
+const databaseUrl = inject("databaseUrl")
+
+const create = (orderId: string, customerId: string, lines = 1) =>
+  OrderCommand.OrderCommand.cases.CreateOrder.make({
+    orderId,
+    customerId,
+    items: Array.from({ length: lines }, (_, i) => ({ productId: `p-${i}`, quantity: i + 1, price: 250 }))
+  })
+
+/** The read model as plain rows, for comparing two replays. */
+const snapshotOf = (schema: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    return yield* sql`SELECT id, customer_id, status, total_amount::text AS total_amount, item_count, version,
+        created_at, updated_at FROM ${sql(`${schema}.order_read_models`)} ORDER BY id`
+  })
+
+const inSchema = <A, E, R>(schema: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.provideService(effect, PgStoreConfig.PgStoreConfig, { schema, notifyChannel: "eventline_events" })
+
+/** Random order commands over a few orders and customers. */
+const commandsArbitrary = Arbitrary.array(
+  Arbitrary.schema(
+    Schema.Struct({
+      kind: Schema.Literals(["create", "create", "confirm", "cancel"]),
+      order: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 5 })),
+      lines: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 3 }))
+    })
+  ),
+  { minLength: 1, maxLength: 40 }
+)
+
+/** How deliveries go: take `take` events from the checkpoint, apply them (maybe twice), save only `saved` of them. */
+const deliveriesArbitrary = Arbitrary.array(
+  Arbitrary.schema(
+    Schema.Struct({
+      take: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 8 })),
+      saved: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 8 })),
+      duplicate: Schema.Boolean
+    })
+  ),
+  { maxLength: 30 }
+)
+
+let runCounter = 0
+
+layer(
+  CommandBus.layer([CommandBus.fromAggregate(OrderAggregate.OrderAggregate)]).pipe(
+    Layer.provideMerge(PgStore.layerEmbedded())
+  ),
+  { excludeTestServices: true, timeout: "120 seconds" }
+)("Order read model on PGlite", (it) => {
+  it.effect(
+    "for a random log, random crash points (after the handler, before the checkpoint) and duplicate deliveries, the read model equals one clean replay",
+    () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const bus = yield* CommandBus.CommandBus
+        const store = yield* EventStore.EventStore
+        const result = yield* Arbitrary.checkEffect(
+          Arbitrary.all([commandsArbitrary, deliveriesArbitrary]),
+          ([commands, deliveries]) =>
+            Effect.gen(function* () {
+              const run = runCounter++
+              const messy = `messy_${run}`
+              const clean = `clean_${run}`
+              for (const schema of [messy, clean]) {
+                yield* sql`CREATE SCHEMA ${sql(schema)}`
+                yield* inSchema(schema, OrderReadModel.migrate)
+              }
+              const streamType = OrderAggregate.OrderAggregate.streamType
+              const start = yield* Stream.runCollect(store.readAll({ streamTypes: [streamType] })).pipe(
+                Effect.map((all) => all[all.length - 1]?.position ?? Position.start)
+              )
+              for (const command of commands) {
+                const orderId = `run${run}-order-${command.order}`
+                const issued =
+                  command.kind === "create"
+                    ? create(orderId, `customer-${command.order % 2}`, command.lines)
+                    : command.kind === "confirm"
+                      ? OrderCommand.OrderCommand.cases.ConfirmOrder.make({ orderId })
+                      : OrderCommand.OrderCommand.cases.CancelOrder.make({ orderId, reason: "changed my mind" })
+                yield* Effect.ignore(bus.dispatch(issued))
+              }
+              const log = yield* Stream.runCollect(store.readAll({ after: start, streamTypes: [streamType] }))
+
+              // the clean replay: each event once, in order
+              for (const event of log) yield* inSchema(clean, OrderReadModel.apply(event))
+              // the messy one: at-least-once with crashes between handler and checkpoint, and duplicates
+              let checkpoint = 0
+              const deliver = (event: EventEnvelope.RecordedEvent) => inSchema(messy, OrderReadModel.apply(event))
+              for (const step of deliveries) {
+                const batch = log.slice(checkpoint, checkpoint + step.take)
+                for (const event of batch) {
+                  yield* deliver(event)
+                  if (step.duplicate) yield* deliver(event)
+                }
+                checkpoint += Math.min(step.saved, batch.length)
+              }
+              for (const event of log.slice(checkpoint)) yield* deliver(event)
+
+              const same =
+                JSON.stringify(yield* snapshotOf(messy)) === JSON.stringify(yield* snapshotOf(clean)) &&
+                (yield* snapshotOf(clean)).length === new Set(log.map((event) => event.streamId)).size
+              for (const schema of [messy, clean]) yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
+              return same
+            }),
+          { runs: 60, size: 40 }
+        )
+        assert.strictEqual(result._tag, "Passed", Arbitrary.formatCheckFailure(result))
+      }),
+    120_000
+  )
+
+  it.effect(
+    "as a subscription: every Order event reaches the read model; queries by id, status and customer page through all of it",
+    () =>
+      Effect.gen(function* () {
+        const bus = yield* CommandBus.CommandBus
+        const queries = yield* Effect.andThen(OrderReadModel.migrate, OrderReadModel.makeQueries)
+        const handle = yield* Subscription.start(OrderReadModel.subscription("order-read-model-test"))
+        const ids = Array.from({ length: 25 }, (_, i) => `q-${String(i).padStart(2, "0")}`)
+        for (const [i, orderId] of ids.entries()) {
+          yield* bus.dispatch(create(orderId, i % 2 === 0 ? "alice" : "bob", (i % 3) + 1))
+          if (i % 5 === 0) yield* bus.dispatch(OrderCommand.OrderCommand.cases.ConfirmOrder.make({ orderId }))
+          if (i % 7 === 0) {
+            yield* bus.dispatch(
+              OrderCommand.OrderCommand.cases.CancelOrder.make({ orderId, reason: "no longer needed" })
+            )
+          }
+        }
+        yield* handle.caughtUp
+
+        const one = Option.getOrUndefined(yield* queries.byId("q-05"))
+        assert.deepInclude(one, {
+          orderId: "q-05",
+          customerId: "bob",
+          status: "confirmed",
+          totalAmount: 250 * (1 + 2 + 3),
+          itemCount: 3,
+          version: 2
+        })
+        assert.isTrue(Option.isNone(yield* queries.byId("missing")))
+        const cancelled = Option.getOrUndefined(yield* queries.byId("q-14"))
+        assert.strictEqual(cancelled?.status, "cancelled")
+        assert.strictEqual(cancelled?.version, 2)
+
+        const pageAll = (options: OrderReadModel.ListOptions) =>
+          Effect.gen(function* () {
+            const seen: Array<OrderReadModel.OrderView> = []
+            let cursor: string | undefined
+            do {
+              const page = yield* queries.list({ ...options, cursor })
+              seen.push(...page.items)
+              cursor = page.nextCursor
+            } while (cursor !== undefined)
+            return seen
+          })
+        const alice = (yield* pageAll({ customerId: "alice", limit: 4 })).filter((view) =>
+          view.orderId.startsWith("q-")
+        )
+        assert.deepStrictEqual(
+          alice.map((view) => view.orderId).sort(),
+          ids.filter((_, i) => i % 2 === 0)
+        )
+        const confirmed = (yield* pageAll({ status: "confirmed", limit: 2 })).filter((view) =>
+          view.orderId.startsWith("q-")
+        )
+        assert.deepStrictEqual(confirmed.map((view) => view.orderId).sort(), ["q-05", "q-10", "q-15", "q-20"])
+        const everything = (yield* pageAll({ limit: 7 })).filter((view) => view.orderId.startsWith("q-"))
+        assert.strictEqual(everything.length, 25)
+        assert.strictEqual(new Set(everything.map((view) => view.orderId)).size, 25, "no page repeats an order")
+        const bad = yield* Effect.flip(queries.list({ cursor: "not-a-cursor" }))
+        assert.strictEqual(bad._tag, "InvalidCursor")
+      }),
+    60_000
+  )
+})
+
+describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DATABASE_URL"))(
+  "Order projection on PostgreSQL",
+  () => {
+    layer(
+      CommandBus.layer([CommandBus.fromAggregate(OrderAggregate.OrderAggregate)]).pipe(
+        Layer.provideMerge(Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer)),
+        Layer.provideMerge(freshDatabase(databaseUrl ?? ""))
+      ),
+      { excludeTestServices: true, timeout: "120 seconds" }
+    )("gap safety end to end", (it) => {
+      it.effect(
+        "with appenders holding transactions open, the projection misses nothing: it equals a full replay",
+        () =>
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            const bus = yield* CommandBus.CommandBus
+            const store = yield* EventStore.EventStore
+            yield* OrderReadModel.migrate
+            const handle = yield* Subscription.start({ ...OrderReadModel.subscription("gap-projection"), batchSize: 5 })
+            yield* Effect.forEach(
+              Array.from({ length: 60 }, (_, i) => i),
+              (i) =>
+                Effect.gen(function* () {
+                  const hold = yield* Random.nextIntBetween(0, 40)
+                  const orderId = `gap-${i % 20}`
+                  const command =
+                    i < 20
+                      ? create(orderId, "carol")
+                      : i < 40
+                        ? OrderCommand.OrderCommand.cases.ConfirmOrder.make({ orderId })
+                        : OrderCommand.OrderCommand.cases.CancelOrder.make({ orderId, reason: "late" })
+                  // a third of the commands hold their transaction open after appending
+                  yield* i % 3 === 0
+                    ? sql.withTransaction(
+                        Effect.andThen(Effect.ignore(bus.dispatch(command)), Effect.sleep(`${hold} millis`))
+                      )
+                    : Effect.andThen(Effect.sleep(`${hold} millis`), Effect.ignore(bus.dispatch(command)))
+                }),
+              { concurrency: 12 }
+            )
+            yield* handle.caughtUp
+            yield* sql`CREATE SCHEMA replay`
+            yield* inSchema("replay", OrderReadModel.migrate)
+            const log = yield* Stream.runCollect(store.readAll({ streamTypes: ["Order"] }))
+            for (const event of log) yield* inSchema("replay", OrderReadModel.apply(event))
+            const projected = yield* snapshotOf("eventline")
+            const replayed = yield* snapshotOf("replay")
+            assert.strictEqual(projected.length, 20)
+            assert.deepStrictEqual(projected, replayed)
+          }),
+        60_000
+      )
+    })
+  }
+)
