@@ -27,6 +27,8 @@ export * as Json from "./Json.ts"
 /** @since 0.1.0 */
 export * as Position from "./Position.ts"
 /** @since 0.1.0 */
+export * as ProcessManager from "./ProcessManager.ts"
+/** @since 0.1.0 */
 export * as SnapshotStore from "./SnapshotStore.ts"
 /** @since 0.1.0 */
 export * as Uuid from "./Uuid.ts"

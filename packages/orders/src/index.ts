@@ -3,6 +3,10 @@
  */
 
 /** @since 0.1.0 */
+export * as FulfilmentSaga from "./FulfilmentSaga.ts"
+/** @since 0.1.0 */
+export * as Inventory from "./Inventory.ts"
+/** @since 0.1.0 */
 export * as OrderAggregate from "./OrderAggregate.ts"
 /** @since 0.1.0 */
 export * as OrderCommand from "./OrderCommand.ts"

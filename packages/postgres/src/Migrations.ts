@@ -69,6 +69,21 @@ const migrations = (schema: string) => ({
       UNIQUE (subscription_id, event_id)
     )`
     yield* sql`CREATE INDEX dead_letters_parked ON ${s("dead_letters")} (subscription_id, stream_id) WHERE status = 'parked'`
+  }),
+  "0002_deadlines": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // durable deadlines of process managers: they fire after a restart too
+    yield* sql`CREATE TABLE ${sql(`${schema}.deadlines`)} (
+      process_manager text NOT NULL,
+      deadline_id text NOT NULL,
+      instance_key text NOT NULL,
+      due_at timestamptz NOT NULL,
+      input jsonb NOT NULL,
+      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'fired')),
+      created_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (process_manager, deadline_id)
+    )`
+    yield* sql`CREATE INDEX deadlines_due ON ${sql(`${schema}.deadlines`)} (process_manager, due_at) WHERE status = 'pending'`
   })
 })
 

@@ -29,6 +29,7 @@ import {
   Fiber,
   Metric,
   Option,
+  PubSub,
   Queue,
   Ref,
   Schedule,
@@ -73,7 +74,7 @@ export interface Options<E, R> {
  * @since 0.1.0
  */
 export interface Lag {
-  /** Events after the checkpoint that a reader could see now. */
+  /** Committed events after the checkpoint (some may wait for an older open transaction). */
   readonly events: number
   /** Age of the oldest of them, in milliseconds (0 when caught up). */
   readonly millis: number
@@ -91,7 +92,10 @@ export interface Handle {
   readonly isActive: Effect.Effect<boolean>
   readonly checkpoint: Effect.Effect<Option.Option<Position.Position>, Errors.InfrastructureError>
   readonly lag: Effect.Effect<Lag, Errors.InfrastructureError>
-  /** Wait until the checkpoint reaches the head of the log as it is now (tests, read-your-writes). */
+  /**
+   * Wait until everything committed so far (that it follows) is handled: read-your-writes. While
+   * an older transaction is still open it waits for that too (the gap-safe reader must).
+   */
   readonly caughtUp: Effect.Effect<void, Errors.InfrastructureError>
   readonly deadLetters: (
     status?: DeadLetter["status"]
@@ -164,6 +168,7 @@ export const start = <E, R>(
     const parkedStreams = new Set<string>()
     const operations = yield* Queue.unbounded<Operation>()
     const wakeUps = yield* Queue.sliding<void>(1)
+    const progress = yield* Effect.acquireRelease(PubSub.sliding<void>(1), PubSub.shutdown)
     const handle = (event: EventEnvelope.RecordedEvent) =>
       Effect.provideContext(options.handle(event), context) as Effect.Effect<void, E, SqlClient.SqlClient>
 
@@ -207,17 +212,33 @@ export const start = <E, R>(
         }
         const firstFailure = yield* Ref.make<Date | undefined>(undefined)
         const attempts = yield* Ref.make(0)
-        const outcome = yield* Ref.update(attempts, (n) => n + 1).pipe(
+        const attempt = Ref.update(attempts, (n) => n + 1).pipe(
           Effect.andThen(inTransaction(step)),
           Effect.tapError(() =>
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
               Ref.update(firstFailure, (first) => first ?? new Date(now))
             )
-          ),
-          Effect.retry({ schedule: retry, while: (error) => !(error instanceof LeaseLost) }),
-          Effect.exit
+          )
         )
+        // the first attempt finishes even while stopping; waiting between retries does not hold a
+        // stop up (the event is then not checkpointed, and comes again)
+        const firstTry = yield* Effect.exit(attempt)
+        const firstError = Exit.isFailure(firstTry) ? Option.getOrUndefined(Exit.findErrorOption(firstTry)) : undefined
+        let replayFirstFailure = true
+        const outcome =
+          Exit.isSuccess(firstTry) || firstError === undefined || firstError instanceof LeaseLost
+            ? firstTry
+            : yield* Effect.interruptible(
+                // the schedule counts from the first failure: it is replayed once, then real attempts follow
+                Effect.suspend(() => {
+                  if (!replayFirstFailure) return attempt
+                  replayFirstFailure = false
+                  return Effect.fail(firstError)
+                }).pipe(Effect.retry({ schedule: retry, while: (error) => !(error instanceof LeaseLost) }))
+              ).pipe(Effect.exit)
         if (Exit.isSuccess(outcome)) return yield* Metric.update(eventsHandled, 1)
+        // stopped while waiting to retry: not a failure of the event; it comes again after a restart
+        if (Cause.hasInterrupts(outcome.cause)) return yield* Effect.failCause(outcome.cause)
         const failure = Cause.findErrorOption(outcome.cause)
         if (Option.isSome(failure) && failure.value instanceof LeaseLost) return yield* failure.value
         // retries exhausted: park it, and everything after it in its stream
@@ -355,6 +376,7 @@ export const start = <E, R>(
           if (batch.length > 0) {
             // a batch in flight is finished (and checkpointed) even when the runner is stopped
             yield* Effect.uninterruptible(processBatch(batch))
+            yield* PubSub.publish(progress, undefined)
             cursor = (batch[batch.length - 1] as EventEnvelope.RecordedEvent).position
             if (batch.length === batchSize) continue
           }
@@ -421,16 +443,19 @@ export const start = <E, R>(
       }
     })
 
-    const caughtUp = Effect.gen(function* () {
-      const target = yield* db.head(filter)
-      yield* Queue.offer(wakeUps, undefined)
-      yield* db.checkpoint(name).pipe(
-        Effect.repeat({
-          until: (checkpoint) => Option.isSome(checkpoint) && Position.compare(checkpoint.value, target) >= 0,
-          schedule: Schedule.spaced("10 millis")
-        })
-      )
-    })
+    // wait for this runner's progress, or poll (another process may be the one making progress)
+    const caughtUp = Effect.scoped(
+      Effect.gen(function* () {
+        const progressed = yield* PubSub.subscribe(progress)
+        const target = yield* db.lastCommitted(filter)
+        yield* Queue.offer(wakeUps, undefined)
+        while (true) {
+          const checkpoint = yield* db.checkpoint(name)
+          if (Option.isSome(checkpoint) && Position.compare(checkpoint.value, target) >= 0) return
+          yield* Effect.raceFirst(PubSub.take(progressed), Effect.sleep("100 millis"))
+        }
+      })
+    )
 
     yield* Effect.addFinalizer(() => Fiber.interrupt(fiber))
 

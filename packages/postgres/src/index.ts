@@ -17,4 +17,6 @@ export * as PgStore from "./PgStore.ts"
 /** @since 0.1.0 */
 export * as PgStoreConfig from "./PgStoreConfig.ts"
 /** @since 0.1.0 */
+export * as ProcessManagerRunner from "./ProcessManagerRunner.ts"
+/** @since 0.1.0 */
 export * as Subscription from "./Subscription.ts"

@@ -123,10 +123,24 @@ export const make = (schema: string) =>
         Effect.mapError(infrastructure("subscription.head"))
       )
 
+    /**
+     * The last committed event, visible to a gap-safe reader or not yet (an older transaction is
+     * still open): what "everything committed so far" means for read-your-writes and lag. Never a
+     * start position: starting there would skip what the open transaction commits later.
+     */
+    const lastCommitted = (filter: Filter) =>
+      sql`SELECT e.transaction_id::text AS transaction_id, e.global_position FROM ${events} e
+        WHERE ${filterOf(filter)}
+        ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1`.pipe(
+        Effect.flatMap(Schema.decodeUnknownEffect(PositionRows)),
+        Effect.map((rows) => (rows[0] === undefined ? Position.start : toPosition(rows[0]))),
+        Effect.mapError(infrastructure("subscription.lastCommitted"))
+      )
+
+    /** Committed events after the checkpoint, including those still waiting below the horizon. */
     const lag = (after: Position.Position, filter: Filter) =>
       sql`SELECT count(*) AS events, min(e.created_at) AS oldest FROM ${events} e
-        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          AND (e.transaction_id, e.global_position) >
+        WHERE (e.transaction_id, e.global_position) >
             (${Position.transactionId(after).toString()}::xid8, ${Position.globalPosition(after).toString()}::bigint)
           AND ${filterOf(filter)}`.pipe(
         Effect.flatMap(Schema.decodeUnknownEffect(LagRows)),
@@ -207,6 +221,7 @@ export const make = (schema: string) =>
       saveCheckpoint,
       checkpoint,
       head,
+      lastCommitted,
       lag,
       park,
       listDeadLetters,

@@ -1,0 +1,307 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { CommandBus, CommandHandler, Decider, Errors, EventStore } from "@eventline/core"
+import { PgCommitSignal, PgEventStore, PgStore, ProcessManagerRunner } from "@eventline/postgres"
+import { TestEnvironment } from "@eventline/testing"
+import { Effect, Exit, Layer, Ref, Schedule, Scope, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { inject } from "vitest"
+import { freshDatabase } from "../../postgres/test/utils.ts"
+import { FulfilmentSaga, Inventory, OrderAggregate, OrderCommand } from "../src/index.ts"
+
+const databaseUrl = inject("databaseUrl")
+
+const Bus = CommandBus.layer([
+  CommandBus.fromAggregate(OrderAggregate.OrderAggregate),
+  CommandBus.fromAggregate(Inventory.InventoryAggregate)
+])
+
+const restock = (productId: string, quantity: number) =>
+  Inventory.InventoryCommand.cases.Restock.make({ productId, quantity })
+const createOrder = (orderId: string, items: ReadonlyArray<readonly [string, number]>) =>
+  OrderCommand.OrderCommand.cases.CreateOrder.make({
+    orderId,
+    customerId: "dana",
+    items: items.map(([productId, quantity]) => ({ productId, quantity, price: 100 }))
+  })
+const confirm = (orderId: string) => OrderCommand.OrderCommand.cases.ConfirmOrder.make({ orderId })
+
+const orderOf = (orderId: string) =>
+  Effect.map(CommandHandler.load(OrderAggregate.OrderAggregate, orderId), (loaded) => loaded.state)
+const stockOf = (productId: string) =>
+  Effect.map(CommandHandler.load(Inventory.InventoryAggregate, productId), (loaded) => loaded.state)
+const eventTypes = (streamId: string) =>
+  EventStore.EventStore.use((store) =>
+    Stream.runCollect(store.readStream(streamId)).pipe(
+      Effect.map((events) =>
+        events.map(
+          (event) =>
+            `${event.type}${"orderId" in (event.data as object) ? `:${(event.data as { orderId: string }).orderId}` : ""}`
+        )
+      ),
+      Effect.orElseSucceed(() => [])
+    )
+  )
+const cancellationsOf = (orderId: string) =>
+  EventStore.EventStore.use((store) =>
+    Stream.runCollect(store.readStream(orderId)).pipe(
+      Effect.map((events) => events.filter((event) => event.type === "OrderCancelled").map((event) => event.data)),
+      Effect.orElseSucceed(() => [])
+    )
+  )
+
+/** Run until the saga has nothing left to do (its own commands produce events it follows). */
+const settle = (handle: ProcessManagerRunner.Handle<FulfilmentSaga.FulfilmentState>) =>
+  Effect.andThen(handle.subscription.caughtUp, handle.subscription.lag).pipe(
+    Effect.repeat({ until: (lag) => lag.events === 0 })
+  )
+
+const startIn = (scope: Scope.Scope, options?: FulfilmentSaga.FulfilmentOptions & ProcessManagerRunner.Options) =>
+  ProcessManagerRunner.start(FulfilmentSaga.make(options), options).pipe(Scope.provide(scope))
+
+/** A scope of its own (so a test can stop a runner), also closed when the test ends, pass or fail. */
+const runnerScope: Effect.Effect<Scope.Closeable, never, Scope.Scope> = Effect.gen(function* () {
+  const scope = yield* Scope.make()
+  yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+  return scope
+})
+
+describe("FulfilmentSaga (pure)", () => {
+  const saga = FulfilmentSaga.make()
+  const fold = (inputs: ReadonlyArray<FulfilmentSaga.FulfilmentInput>) =>
+    Decider.fold({ initialState: saga.initialState, evolve: saga.evolve, decide: () => Decider.accept() }, inputs)
+  const placed = FulfilmentSaga.FulfilmentInput.cases.OrderPlaced.make({
+    orderId: "o-1",
+    lines: [
+      { productId: "p-1", quantity: 2 },
+      { productId: "p-2", quantity: 1 }
+    ],
+    placedAt: "2026-01-01T00:00:00.000Z"
+  })
+
+  it("sets the expiry deadline when an order is placed, and reserves every product on confirmation", () => {
+    const reaction = saga.react(saga.initialState, placed)
+    assert.deepStrictEqual(
+      reaction.deadlines?.map((d) => [d.id, d.at]),
+      [["expire", "2026-01-01T00:15:00.000Z"]]
+    )
+    const reserve = saga.react(fold([placed]), FulfilmentSaga.FulfilmentInput.cases.OrderConfirmed.make({}))
+    assert.deepStrictEqual(
+      reserve.commands.map((command) => JSON.stringify(command)),
+      [
+        JSON.stringify({ _tag: "Reserve", productId: "p-1", orderId: "o-1", quantity: 2 }),
+        JSON.stringify({ _tag: "Reserve", productId: "p-2", orderId: "o-1", quantity: 1 })
+      ]
+    )
+  })
+
+  it("releases what it holds and cancels when the last answer brings a refusal; expires only pending orders", () => {
+    const reserving = fold([placed, FulfilmentSaga.FulfilmentInput.cases.OrderConfirmed.make({})])
+    const oneReserved = saga.evolve(
+      reserving,
+      FulfilmentSaga.FulfilmentInput.cases.StockReserved.make({ productId: "p-1" })
+    )
+    const reaction = saga.react(
+      oneReserved,
+      FulfilmentSaga.FulfilmentInput.cases.ReservationRejected.make({ productId: "p-2" })
+    )
+    assert.deepStrictEqual(
+      reaction.commands.map((command) => command._tag),
+      ["Release", "CancelOrder"]
+    )
+    assert.deepInclude(reaction.commands[1], { reason: "out of stock", orderId: "o-1" })
+    const expired = FulfilmentSaga.FulfilmentInput.cases.OrderExpired.make({})
+    assert.deepStrictEqual(saga.react(reserving, expired).commands, [], "a confirmed order does not expire")
+    assert.deepInclude(saga.react(fold([placed]), expired).commands[0], { _tag: "CancelOrder", reason: "expired" })
+  })
+})
+
+layer(Bus.pipe(Layer.provideMerge(PgStore.layerEmbedded())), { excludeTestServices: true, timeout: "120 seconds" })(
+  "FulfilmentSaga on PGlite",
+  (it) => {
+    it.effect(
+      "restock, confirm, reserve; an order that cannot be served releases its stock and is cancelled out of stock",
+      () =>
+        Effect.gen(function* () {
+          const bus = yield* CommandBus.CommandBus
+          const scope = yield* runnerScope
+          const handle = yield* startIn(scope)
+          yield* bus.dispatch(restock("life-p1", 5))
+          yield* bus.dispatch(restock("life-p2", 1))
+
+          yield* bus.dispatch(
+            createOrder("life-o1", [
+              ["life-p1", 2],
+              ["life-p2", 1]
+            ])
+          )
+          yield* bus.dispatch(confirm("life-o1"))
+          yield* settle(handle)
+          assert.strictEqual((yield* orderOf("life-o1")).status, "Confirmed")
+          assert.deepStrictEqual(yield* stockOf("life-p1"), { available: 3, reservations: { "life-o1": 2 } })
+          assert.deepStrictEqual(yield* stockOf("life-p2"), { available: 0, reservations: { "life-o1": 1 } })
+
+          yield* bus.dispatch(
+            createOrder("life-o2", [
+              ["life-p1", 1],
+              ["life-p2", 1]
+            ])
+          )
+          yield* bus.dispatch(confirm("life-o2"))
+          yield* settle(handle)
+          assert.strictEqual((yield* orderOf("life-o2")).status, "Cancelled")
+          const cancellations = yield* cancellationsOf("life-o2")
+          assert.strictEqual(cancellations.length, 1)
+          assert.deepInclude(cancellations[0], { reason: "out of stock" })
+          assert.deepStrictEqual(yield* stockOf("life-p1"), { available: 3, reservations: { "life-o1": 2 } })
+          assert.deepStrictEqual(yield* eventTypes("life-p1"), [
+            "StockRestocked",
+            "StockReserved:life-o1",
+            "StockReserved:life-o2",
+            "StockReleased:life-o2"
+          ])
+          assert.strictEqual((yield* handle.state("life-o2")).status, "Closed")
+          yield* Scope.close(scope, Exit.void)
+        }),
+      60_000
+    )
+
+    it.effect(
+      "a crash between the reservation and the order's cancellation: after a restart it completes exactly once",
+      () =>
+        Effect.gen(function* () {
+          const bus = yield* CommandBus.CommandBus
+          yield* bus.dispatch(restock("crash-p1", 5))
+          yield* bus.dispatch(
+            createOrder("crash-o1", [
+              ["crash-p1", 1],
+              ["crash-p2", 1]
+            ])
+          )
+
+          // the first runner's bus fails every CancelOrder: its whole step rolls back, reservations too
+          const failures = yield* Ref.make(0)
+          const failingBus = CommandBus.CommandBus.of({
+            ...bus,
+            dispatch: (command, context) =>
+              command._tag === "CancelOrder"
+                ? Effect.andThen(
+                    Ref.update(failures, (n) => n + 1),
+                    Effect.fail(new Errors.InfrastructureError({ operation: "crash", cause: "the process died" }))
+                  )
+                : bus.dispatch(command, context)
+          })
+          const first = yield* runnerScope
+          const crashing = yield* startIn(first, { retry: Schedule.spaced("1 hour") }).pipe(
+            Effect.provideService(CommandBus.CommandBus, failingBus)
+          )
+          yield* bus.dispatch(confirm("crash-o1"))
+          yield* Ref.get(failures).pipe(
+            Effect.repeat({ until: (n) => n > 0, schedule: Schedule.spaced("20 millis") }),
+            Effect.timeout("20 seconds")
+          )
+          assert.strictEqual((yield* orderOf("crash-o1")).status, "Confirmed", "the cancellation never happened")
+          yield* Scope.close(first, Exit.void)
+          assert.isFalse(yield* crashing.subscription.isActive)
+
+          const second = yield* runnerScope
+          const handle = yield* startIn(second)
+          yield* settle(handle)
+          assert.strictEqual((yield* orderOf("crash-o1")).status, "Cancelled")
+          assert.strictEqual((yield* cancellationsOf("crash-o1")).length, 1)
+          assert.deepStrictEqual(yield* stockOf("crash-p1"), { available: 5, reservations: {} })
+          assert.deepStrictEqual(yield* eventTypes("crash-p1"), [
+            "StockRestocked",
+            "StockReserved:crash-o1",
+            "StockReleased:crash-o1"
+          ])
+          yield* Scope.close(second, Exit.void)
+        }),
+      60_000
+    )
+  }
+)
+
+layer(Bus.pipe(Layer.provideMerge(PgStore.layerEmbedded())), { timeout: "120 seconds" })(
+  "FulfilmentSaga deadlines under the TestClock",
+  (it) => {
+    it.effect(
+      "an order still pending 15 minutes after it was placed is cancelled as expired, across a restart; a confirmed one is not",
+      () =>
+        Effect.gen(function* () {
+          const bus = yield* CommandBus.CommandBus
+          yield* bus.dispatch(restock("clock-p1", 10))
+          const first = yield* runnerScope
+          const before = yield* startIn(first, { leaseTtl: "1 hour" })
+          yield* bus.dispatch(createOrder("clock-pending", [["clock-p1", 1]]))
+          yield* bus.dispatch(createOrder("clock-confirmed", [["clock-p1", 1]]))
+          yield* bus.dispatch(confirm("clock-confirmed"))
+          yield* settle(before)
+          yield* Scope.close(first, Exit.void)
+
+          // a new process: the deadlines were stored, not held in memory
+          const second = yield* runnerScope
+          const after = yield* startIn(second, { leaseTtl: "1 hour" })
+          yield* TestClock.adjust("14 minutes")
+          assert.strictEqual(yield* after.fireDueDeadlines, 0)
+          assert.strictEqual((yield* orderOf("clock-pending")).status, "Pending")
+
+          yield* TestClock.adjust("2 minutes")
+          yield* after.fireDueDeadlines
+          yield* settle(after)
+          assert.strictEqual((yield* orderOf("clock-pending")).status, "Cancelled")
+          assert.deepInclude((yield* cancellationsOf("clock-pending"))[0], { reason: "expired" })
+          assert.strictEqual((yield* orderOf("clock-confirmed")).status, "Confirmed")
+          assert.strictEqual(yield* after.fireDueDeadlines, 0, "each deadline fires once")
+          yield* Scope.close(second, Exit.void)
+        }),
+      60_000
+    )
+  }
+)
+
+describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DATABASE_URL"))(
+  "FulfilmentSaga on PostgreSQL",
+  () => {
+    layer(
+      Bus.pipe(
+        Layer.provideMerge(Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer)),
+        Layer.provideMerge(freshDatabase(databaseUrl ?? ""))
+      ),
+      { excludeTestServices: true, timeout: "120 seconds" }
+    )("short deadlines", (it) => {
+      it.effect(
+        "a pending order is cancelled as expired when a short deadline passes; out-of-stock compensation works",
+        () =>
+          Effect.gen(function* () {
+            const bus = yield* CommandBus.CommandBus
+            const scope = yield* runnerScope
+            const handle = yield* startIn(scope, { expireAfter: "1 second", deadlinePollInterval: "100 millis" })
+            yield* bus.dispatch(restock("pg-p1", 1))
+            yield* bus.dispatch(createOrder("pg-expiring", [["pg-p1", 1]]))
+            yield* orderOf("pg-expiring").pipe(
+              Effect.repeat({
+                until: (order) => order.status === "Cancelled",
+                schedule: Schedule.spaced("100 millis")
+              }),
+              Effect.timeout("15 seconds")
+            )
+            assert.deepInclude((yield* cancellationsOf("pg-expiring"))[0], { reason: "expired" })
+
+            yield* bus.dispatch(
+              createOrder("pg-short", [
+                ["pg-p1", 1],
+                ["pg-p2", 3]
+              ])
+            )
+            yield* bus.dispatch(confirm("pg-short"))
+            yield* settle(handle)
+            assert.strictEqual((yield* orderOf("pg-short")).status, "Cancelled")
+            assert.deepInclude((yield* cancellationsOf("pg-short"))[0], { reason: "out of stock" })
+            assert.deepStrictEqual(yield* stockOf("pg-p1"), { available: 1, reservations: {} })
+            yield* Scope.close(scope, Exit.void)
+          }),
+        60_000
+      )
+    })
+  }
+)
