@@ -9,7 +9,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { type Errors, type EventEnvelope, EventStore, ExpectedVersion, Position, Uuid } from "@eventline/core"
-import { Arbitrary, Effect, Exit, type Layer, Option, Random, Result, Schema, Stream } from "effect"
+import { Arbitrary, Effect, Exit, type Layer, Option, Random, Result, Schedule, Schema, Stream } from "effect"
 
 /**
  * @category models
@@ -34,8 +34,26 @@ const events = (count: number, type = "Happened") => Array.from({ length: count 
 const readStream = (streamId: string, options?: EventStore.ReadStreamOptions) =>
   EventStore.EventStore.use((store) => Stream.runCollect(store.readStream(streamId, options)))
 
-const readAllOf = (streamType: string, options?: Omit<EventStore.ReadAllOptions, "streamTypes">) =>
-  EventStore.EventStore.use((store) => Stream.runCollect(store.readAll({ ...options, streamTypes: [streamType] })))
+/**
+ * Read the global log, waiting (up to 10 s) until at least `atLeast` events are visible: a
+ * gap-safe reader sees a committed event only once every older transaction (anywhere in the
+ * database cluster, e.g. another test's) has finished, so visibility may lag the append.
+ *
+ * @category reading
+ * @since 0.1.0
+ */
+export const readAllVisible = (options: EventStore.ReadAllOptions, atLeast: number) =>
+  EventStore.EventStore.use((store) =>
+    Stream.runCollect(store.readAll(options)).pipe(
+      Effect.repeat({
+        until: (events) => events.length >= atLeast,
+        schedule: Schedule.spaced("20 millis").pipe(Schedule.upTo({ duration: "10 seconds" }))
+      })
+    )
+  )
+
+const readAllOf = (streamType: string, options?: Omit<EventStore.ReadAllOptions, "streamTypes">, atLeast = 0) =>
+  readAllVisible({ ...options, streamTypes: [streamType] }, atLeast)
 
 const assertPositionsIncrease = (recorded: ReadonlyArray<EventEnvelope.RecordedEvent>) => {
   for (let i = 1; i < recorded.length; i++) {
@@ -124,7 +142,11 @@ export const checkConcurrentAppends = Effect.fnUntraced(function* (plans: Readon
         .pipe(Effect.result),
     { concurrency: "unbounded" }
   )
-  const stored = yield* readAllOf(streamType)
+  const successCount = plans.reduce(
+    (sum, plan, index) => sum + (Result.isSuccess(outcomes[index] as Result.Result<unknown, unknown>) ? plan.count : 0),
+    0
+  )
+  const stored = yield* readAllOf(streamType, undefined, successCount)
   const storedById = new Map(stored.map((recorded) => [recorded.eventId, recorded]))
   const winners = new Set<string>()
   for (const [index, outcome] of outcomes.entries()) {
@@ -154,12 +176,7 @@ export const checkConcurrentAppends = Effect.fnUntraced(function* (plans: Readon
     }
   }
   const successes = outcomes.filter(Result.isSuccess).length
-  const expectedCount = plans.reduce(
-    (sum, plan, index) => sum + (Result.isSuccess(outcomes[index] as Result.Result<unknown, unknown>) ? plan.count : 0),
-    0
-  )
-  if (stored.length !== expectedCount)
-    return `${stored.length} events stored, ${expectedCount} appended by ${successes}`
+  if (stored.length !== successCount) return `${stored.length} events stored, ${successCount} appended by ${successes}`
   const lastVersion = new Map<string, number>()
   for (const recorded of stored) {
     const previous = lastVersion.get(recorded.streamId) ?? 0
@@ -568,7 +585,7 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventSto
           yield* store.append(o2 as string, ExpectedVersion.NoStream, [event("Created")], { streamType: orderType })
           yield* store.append(o1 as string, ExpectedVersion.exact(2), [event("Cancelled")], { streamType: orderType })
 
-          const orders = yield* readAllOf(orderType, { batchSize: 1 })
+          const orders = yield* readAllOf(orderType, { batchSize: 1 }, 4)
           assert.deepStrictEqual(
             orders.map((e) => `${e.streamId === o1 ? "o1" : "o2"}:${e.type}:${e.version}`),
             ["o1:Created:1", "o1:Confirmed:2", "o2:Created:1", "o1:Cancelled:3"]
@@ -584,7 +601,7 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventSto
             created.map((e) => e.streamId),
             [o1, o2]
           )
-          const both = yield* Stream.runCollect(store.readAll({ streamTypes: [orderType, invoiceType], batchSize: 2 }))
+          const both = yield* readAllVisible({ streamTypes: [orderType, invoiceType], batchSize: 2 }, 5)
           assert.deepStrictEqual(
             both.map((e) => e.type),
             ["Created", "Confirmed", "Issued", "Created", "Cancelled"]
@@ -613,7 +630,7 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventSto
               }),
             { concurrency: 4 }
           )
-          const log = yield* readAllOf(streamType, { batchSize: 7 })
+          const log = yield* readAllOf(streamType, { batchSize: 7 }, 30)
           assert.strictEqual(log.length, 30)
           assertPositionsIncrease(log)
           for (const streamId of streamIds) {
