@@ -65,6 +65,8 @@ export interface Options<E, R> {
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
   /** How long the lease lasts without a heartbeat. Default: 10 seconds. */
   readonly leaseTtl?: Duration.Input | undefined
+  /** Called after a batch is committed (its checkpoint stored): for waiters and measurements. */
+  readonly afterCommit?: ((batch: ReadonlyArray<EventEnvelope.RecordedEvent>) => Effect.Effect<void>) | undefined
   /** Run on a reset (rebuild), in the reset's transaction: clear what the handler built. */
   readonly onReset?: Effect.Effect<void, unknown, R> | undefined
 }
@@ -377,6 +379,7 @@ export const start = <E, R>(
             // a batch in flight is finished (and checkpointed) even when the runner is stopped
             yield* Effect.uninterruptible(processBatch(batch))
             yield* PubSub.publish(progress, undefined)
+            if (options.afterCommit !== undefined) yield* options.afterCommit(batch)
             cursor = (batch[batch.length - 1] as EventEnvelope.RecordedEvent).position
             if (batch.length === batchSize) continue
           }
