@@ -1,0 +1,166 @@
+/**
+ * How a recorded event travels as a Kafka message: the key is the stream id (so one stream's
+ * events stay in one partition, in order), the value is the `RecordedEvent` envelope as JSON
+ * (through its Schema), and headers repeat the envelope's routing facts so that tools and
+ * brokers can read them without parsing the value.
+ *
+ * The value is the source of truth: `decode` reads only the value, the headers are for people
+ * and tools (kcat, dashboards, header-based routing).
+ *
+ * @since 0.1.0
+ */
+import { Errors, EventEnvelope } from "@eventline/core"
+import { DateTime, Effect, Schema } from "effect"
+import type { IHeaders, Message } from "kafkajs"
+
+/**
+ * A message whose value is not an Eventline envelope: missing, not UTF-8, not JSON, or not
+ * matching the `RecordedEvent` schema. `reason` says which.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class UndecodableMessage extends Schema.TaggedError<UndecodableMessage>()("UndecodableMessage", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `undecodable message: ${this.reason}`
+  }
+}
+
+/**
+ * The envelope's JSON codec: `RecordedEvent` <-> JSON text.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const EnvelopeJson = Schema.fromJsonString(EventEnvelope.RecordedEvent)
+
+/**
+ * The header names written by `encode`.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const Headers = {
+  eventId: "event-id",
+  eventType: "event-type",
+  streamType: "stream-type",
+  schemaVersion: "schema-version",
+  streamVersion: "stream-version",
+  position: "position",
+  correlationId: "correlation-id",
+  causationId: "causation-id",
+  occurredAt: "occurred-at",
+  publishedAt: "published-at",
+  contentType: "content-type"
+} as const
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface EncodeOptions {
+  /** The `published-at` header. Default: now (from the Effect `Clock`). */
+  readonly publishedAt?: DateTime.Utc | undefined
+}
+
+/**
+ * Encode a recorded event as a Kafka message (key, value and headers). Fails with
+ * `InvalidEvent` when the event does not satisfy the envelope schema.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const encode = Effect.fnUntraced(function* (
+  event: EventEnvelope.RecordedEvent,
+  options?: EncodeOptions
+): Effect.fn.Return<Message, Errors.InvalidEvent> {
+  const value = yield* Schema.encodeEffect(EnvelopeJson)(event).pipe(
+    Effect.mapError((error) => new Errors.InvalidEvent({ streamId: event.streamId, reason: error.message }))
+  )
+  const publishedAt = options?.publishedAt ?? (yield* DateTime.now)
+  const headers: Record<string, string> = {
+    [Headers.eventId]: event.eventId,
+    [Headers.eventType]: event.type,
+    [Headers.streamType]: event.streamType,
+    [Headers.schemaVersion]: String(event.schemaVersion),
+    [Headers.streamVersion]: String(event.version),
+    [Headers.position]: event.position,
+    [Headers.correlationId]: event.metadata.correlationId,
+    [Headers.occurredAt]: event.metadata.occurredAt,
+    [Headers.publishedAt]: DateTime.formatIso(publishedAt),
+    [Headers.contentType]: "application/json"
+  }
+  if (event.metadata.causationId !== undefined) headers[Headers.causationId] = event.metadata.causationId
+  return { key: event.streamId, value, headers }
+})
+
+/**
+ * Encode several events; fails on the first invalid one.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const encodeAll = (
+  events: ReadonlyArray<EventEnvelope.RecordedEvent>,
+  options?: EncodeOptions
+): Effect.Effect<Array<Message>, Errors.InvalidEvent> =>
+  Effect.gen(function* () {
+    const publishedAt = options?.publishedAt ?? (yield* DateTime.now)
+    return yield* Effect.forEach(events, (event) => encode(event, { publishedAt }))
+  })
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/**
+ * The part of a Kafka message that `decode` reads.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface EncodedMessage {
+  readonly value: Buffer | string | null | undefined
+}
+
+/**
+ * Decode a Kafka message's value back into the envelope, through its Schema.
+ *
+ * @category decoding
+ * @since 0.1.0
+ */
+export const decode = (message: EncodedMessage): Effect.Effect<EventEnvelope.RecordedEvent, UndecodableMessage> =>
+  Effect.gen(function* () {
+    const { value } = message
+    if (value === null || value === undefined) {
+      return yield* new UndecodableMessage({ reason: "the message has no value" })
+    }
+    let text: string
+    if (typeof value === "string") {
+      text = value
+    } else {
+      try {
+        text = utf8.decode(value)
+      } catch {
+        return yield* new UndecodableMessage({ reason: "the value is not UTF-8 text" })
+      }
+    }
+    return yield* Schema.decodeUnknownEffect(EnvelopeJson)(text).pipe(
+      Effect.mapError((error) => new UndecodableMessage({ reason: error.message }))
+    )
+  })
+
+/**
+ * Kafka headers as plain strings (a repeated header keeps its last value).
+ *
+ * @category decoding
+ * @since 0.1.0
+ */
+export const headersToRecord = (headers: IHeaders | undefined): Record<string, string> => {
+  const record: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value
+    if (last !== undefined) record[name] = typeof last === "string" ? last : last.toString("utf8")
+  }
+  return record
+}
