@@ -82,11 +82,16 @@ CONF="$STATE/server.properties"
   echo "controller.quorum.voters=1@127.0.0.1:$CPORT"
 } > "$CONF"
 
-# 3) fresh storage every start (KRaft refuses unformatted dirs)
-rm -rf "$STATE/data"
-# shellcheck disable=SC2086
-"$JAVA" -Xmx256m $LOG_OPTS -cp "$CP" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$CONF" \
-  > "$STATE/format.log" 2>&1 || { tail -n 40 "$STATE/format.log" >&2; fail "kafka storage format failed"; }
+# 3) fresh storage every start (KRaft refuses unformatted dirs); KAFKA_KEEP_DATA=1 keeps what a
+#    previous run left (stop.sh with KAFKA_KEEP_DATA=1), for restart tests
+if [[ "${KAFKA_KEEP_DATA:-0}" = 1 && -f "$STATE/data/meta.properties" ]]; then
+  echo "kafka: keeping the data in $STATE/data"
+else
+  rm -rf "$STATE/data"
+  # shellcheck disable=SC2086
+  "$JAVA" -Xmx256m $LOG_OPTS -cp "$CP" kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$CONF" \
+    > "$STATE/format.log" 2>&1 || { tail -n 40 "$STATE/format.log" >&2; fail "kafka storage format failed"; }
+fi
 
 # 4) broker in the background; nohup execs java, so $! is the JVM's pid.
 #    9>&- : the JVM must not inherit the lock's fd, or it would hold the lock for its whole life

@@ -20,3 +20,5 @@ export * as KafkaEventBus from "./KafkaEventBus.ts"
 export * as KafkaProducer from "./KafkaProducer.ts"
 /** @since 0.1.0 */
 export * as ProcessedEvents from "./ProcessedEvents.ts"
+/** @since 0.1.0 */
+export * as Relay from "./Relay.ts"

@@ -54,6 +54,12 @@ export interface Options<E, R> {
   /** Where a subscription without a checkpoint starts. Default: the beginning. */
   readonly startFrom?: "beginning" | "end" | undefined
   readonly handle: (event: EventEnvelope.RecordedEvent) => Effect.Effect<void, E, R>
+  /**
+   * Handle a whole batch at once instead (e.g. one Kafka send per batch). Retried on `retry`;
+   * when the retries run out the runner restarts from its checkpoint: a batch is never
+   * dead-lettered (its events wait, in order, until it goes through). Not transactional.
+   */
+  readonly handleBatch?: ((batch: ReadonlyArray<EventEnvelope.RecordedEvent>) => Effect.Effect<void, E, R>) | undefined
   /** Handler and checkpoint in one SQL transaction (exactly-once SQL effects). Default: true. */
   readonly transactional?: boolean | undefined
   /** Handle a batch's streams in parallel, up to this many at once (order within a stream kept). Default: 1. */
@@ -268,6 +274,14 @@ export const start = <E, R>(
       Effect.gen(function* () {
         const last = batch[batch.length - 1]
         if (last === undefined) return
+        if (options.handleBatch !== undefined) {
+          const handleBatch = options.handleBatch
+          yield* Effect.interruptible(
+            (Effect.provideContext(handleBatch(batch), context) as Effect.Effect<void, E>).pipe(Effect.retry(retry))
+          )
+          yield* db.saveCheckpoint(name, owner, last.position)
+          return yield* Metric.update(eventsHandled, batch.length)
+        }
         if (concurrency > 1) {
           const byStream = new Map<string, Array<EventEnvelope.RecordedEvent>>()
           for (const event of batch) byStream.set(event.streamId, [...(byStream.get(event.streamId) ?? []), event])
