@@ -38,15 +38,22 @@ const portAnswers = (host: string, port: number): Promise<boolean> =>
 export default async function setup(project: TestProject) {
   let startedKafka = false
   let kafkaBrokers = process.env.KAFKA_BROKERS || undefined
-  if (
-    kafkaBrokers === undefined &&
-    process.env.EVENTLINE_LOCAL_KAFKA !== "0" &&
-    hasCommand("java") &&
-    hasCommand("mvn")
-  ) {
-    execFileSync("bash", ["scripts/kafka/start.sh"], { cwd: root, stdio: "inherit" })
-    startedKafka = true
-    kafkaBrokers = `127.0.0.1:${process.env.KAFKA_PORT ?? "9092"}`
+  const kafkaPort = process.env.KAFKA_PORT ?? "9092"
+  if (kafkaBrokers === undefined && process.env.EVENTLINE_LOCAL_KAFKA !== "0") {
+    if (await portAnswers("127.0.0.1", Number(kafkaPort))) {
+      // a broker somebody else started: use it, leave it running
+      kafkaBrokers = `127.0.0.1:${kafkaPort}`
+    } else if (hasCommand("java") && hasCommand("mvn")) {
+      const output = execFileSync("bash", ["scripts/kafka/start.sh"], {
+        cwd: root,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"]
+      })
+      process.stdout.write(output)
+      // a broker another run started meanwhile is used, not stopped
+      startedKafka = !output.includes("already running")
+      kafkaBrokers = `127.0.0.1:${kafkaPort}`
+    }
   }
   let databaseUrl = process.env.DATABASE_URL || undefined
   if (databaseUrl === undefined && (await portAnswers("127.0.0.1", 5432))) {
