@@ -80,7 +80,8 @@ export const make = Effect.gen(function* () {
   ) {
     yield* validateAppend(streamId, events, options)
     const withIds: Array<NewEvent & { readonly eventId: string }> = []
-    for (const event of events) withIds.push({ ...event, eventId: event.eventId ?? (yield* Uuid.makeV7) })
+    // uuids compare in lower case, as PostgreSQL stores them
+    for (const event of events) withIds.push({ ...event, eventId: event.eventId?.toLowerCase() ?? (yield* Uuid.makeV7) })
 
     const earlier = findEarlierAppend(streamId, withIds)
     if (earlier instanceof DuplicateEventId) return yield* earlier
@@ -160,7 +161,7 @@ export const make = Effect.gen(function* () {
 
   const streamVersion = (streamId: string) => Effect.sync(() => streams.get(streamId)?.events.length ?? 0)
 
-  const findEvent = (eventId: string) => Effect.sync(() => Option.fromNullishOr(byEventId.get(eventId)))
+  const findEvent = (eventId: string) => Effect.sync(() => Option.fromNullishOr(byEventId.get(eventId.toLowerCase())))
 
   return EventStore.of({ append, readStream, readAll, streamVersion, findEvent })
 })

@@ -53,7 +53,8 @@ const EventRow = Schema.Struct({
   event_type: Schema.String,
   schema_version: Schema.Int,
   data: Schema.Json,
-  metadata: Envelope.EventMetadata
+  // rows were validated when they were appended; decoding checks their shape, not every rule again
+  metadata: Schema.Record(Schema.String, Schema.Json)
 })
 type EventRow = typeof EventRow.Type
 const EventRows = Schema.Array(EventRow)
@@ -76,7 +77,7 @@ const toRecorded = (row: EventRow): EventEnvelope.RecordedEvent => ({
   type: row.event_type,
   schemaVersion: row.schema_version,
   data: row.data,
-  metadata: row.metadata,
+  metadata: row.metadata as Envelope.EventMetadata,
   version: row.version,
   position: Position.make(BigInt(row.transaction_id), row.global_position)
 })
@@ -123,7 +124,9 @@ export const make = Effect.gen(function* () {
     events: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>
   ) {
     const ids = events.map((event) => event.eventId)
-    const found = yield* sql`SELECT ${columns} FROM ${eventsTable} e WHERE e.event_id::text IN ${sql.in(ids)}`.pipe(
+    // compare as uuid, not as text: the unique index on event_id answers it (a text cast scans the log)
+    const asUuids = sql.join(", ", false)(ids.map((id) => sql`${id}::uuid`))
+    const found = yield* sql`SELECT ${columns} FROM ${eventsTable} e WHERE e.event_id IN (${asUuids})`.pipe(
       Effect.mapError(infrastructure("append.findEarlierAppend")),
       Effect.flatMap(decodeEvents("append.findEarlierAppend"))
     )
@@ -294,7 +297,8 @@ export const make = Effect.gen(function* () {
     yield* EventStore.validateAppend(streamId, events, options)
     const callerGaveIds = events.some((event) => event.eventId !== undefined)
     const withIds: Array<EventEnvelope.NewEvent & { readonly eventId: string }> = []
-    for (const event of events) withIds.push({ ...event, eventId: event.eventId ?? (yield* Uuid.makeV7) })
+    // PostgreSQL keeps uuids in lower case: compare and answer in that form
+    for (const event of events) withIds.push({ ...event, eventId: event.eventId?.toLowerCase() ?? (yield* Uuid.makeV7) })
 
     if (callerGaveIds) {
       const earlier = yield* findEarlierAppend(streamId, withIds)

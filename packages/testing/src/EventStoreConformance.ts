@@ -430,6 +430,26 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventSto
     )
 
     it.effect(
+      "event ids are uuids whatever their case: an upper-case retry is recognised and found",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const streamId = yield* unique("order")
+          const id = (yield* Uuid.makeV7).toUpperCase()
+          const first = yield* store.append(streamId, ExpectedVersion.NoStream, [event("Placed", {}, id)], {
+            streamType: "Order"
+          })
+          assert.strictEqual(first.events[0]?.eventId, id.toLowerCase())
+          const again = yield* store.append(streamId, ExpectedVersion.NoStream, [event("Placed", {}, id.toLowerCase())], {
+            streamType: "Order"
+          })
+          assert.deepStrictEqual(again, first)
+          assert.isTrue(Option.isSome(yield* store.findEvent(id)))
+        }),
+      timeout
+    )
+
+    it.effect(
       "an event id reused with other content, at another place or partly is DuplicateEventId and writes nothing",
       () =>
         Effect.gen(function* () {

@@ -6,9 +6,23 @@ const hex = (bytes: Uint8Array): string => {
   return `${out.slice(0, 8)}-${out.slice(8, 12)}-${out.slice(12, 16)}-${out.slice(16, 20)}-${out.slice(20)}`
 }
 
+// random bytes are drawn 4 KiB at a time: one system call per 256 ids, not one per id
+const pool = new Uint8Array(4096)
+let poolOffset = pool.length
+
+const randomBytes16 = (): Uint8Array => {
+  if (poolOffset + 16 > pool.length) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const bytes = pool.slice(poolOffset, poolOffset + 16)
+  poolOffset += 16
+  return bytes
+}
+
 /** RFC 9562 UUID version 7: 48 bits of Unix milliseconds, then random bits. */
 export const uuidV7 = (unixMillis: number): string => {
-  const bytes = randomFillSync(new Uint8Array(16))
+  const bytes = randomBytes16()
   let ms = unixMillis
   for (let i = 5; i >= 0; i--) {
     bytes[i] = ms % 256

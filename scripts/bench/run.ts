@@ -1,0 +1,146 @@
+/**
+ * `npm run bench [-- --quick]`: Eventline's speed and memory, as ratios against baselines run in
+ * the same process and the same run (the machines are noisy; absolute figures are only context).
+ *
+ * 1. append throughput on PostgreSQL vs raw multi-row INSERTs   (appendThroughput.ts)
+ * 2. readAll throughput on PostgreSQL vs a raw keyset SELECT     (readAllThroughput.ts)
+ * 3. append throughput on embedded PGlite vs raw INSERTs on the same PGlite, and vs the
+ *    in-memory store                                             (pgliteAppendThroughput.ts)
+ * 4. PGlite start-up time and memory vs a bare PGlite.create()  (pgliteStartup.ts)
+ *
+ * PostgreSQL: the admin URL is DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
+ * the run works in a throwaway database that is dropped at the end, also on failure or Ctrl-C.
+ * Progress goes to stderr, the report to stdout.
+ */
+import os from "node:os"
+import { NodeRuntime } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import * as Migrations from "@eventline/postgres/Migrations"
+import * as PgEventStore from "@eventline/postgres/PgEventStore"
+import { Cause, Effect, Layer, Option, Redacted } from "effect"
+import * as AppendBreakdown from "./appendBreakdown.ts"
+import * as AppendThroughput from "./appendThroughput.ts"
+import { type BenchOptions, parseOptions, progress, type ReportRow, type Section, skippedRow } from "./common.ts"
+import * as PgliteAppendThroughput from "./pgliteAppendThroughput.ts"
+import * as PgliteStartup from "./pgliteStartup.ts"
+import { createBaselineTables, serverVersion, throwawayDatabase } from "./postgres.ts"
+import * as ReadAllThroughput from "./readAllThroughput.ts"
+
+const failedSection = (title: string): Section => ({
+  title,
+  rows: [{ ...skippedRow(title, "failed: see stderr"), eventline: "FAILED" }],
+  notes: []
+})
+
+/** A benchmark that fails is reported (stderr, and `fallback` in the table); the others still run. */
+const reportFailure =
+  <A>(title: string, fallback: A) =>
+  <E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    effect.pipe(
+      Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.failCause(cause)
+          : Effect.as(
+              Effect.sync(() => process.stderr.write(`\n${title} failed:\n${Cause.pretty(cause)}\n`)),
+              fallback
+            )
+      )
+    )
+
+const orFailedRow = (title: string) => reportFailure(title, failedSection(title))
+
+/**
+ * Benchmarks 1 and 2 share one throwaway database and one pool of 8 connections. readAll reads
+ * the log benchmark 1 left; the breakdown of benchmark 1 runs last (it writes a lot more) and is
+ * reported next to it.
+ */
+const postgresBenchmarks = (options: BenchOptions) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const url = yield* throwawayDatabase(options.adminUrl)
+      const client = PgClient.layer({ url: Redacted.make(url), maxConnections: 8, minConnections: 8 })
+      const store = PgEventStore.layer.pipe(Layer.provideMerge(Migrations.layer), Layer.provideMerge(client))
+      return yield* Effect.gen(function* () {
+        yield* createBaselineTables
+        const append = yield* AppendThroughput.run(options).pipe(orFailedRow("PostgreSQL append"))
+        const readAll = yield* ReadAllThroughput.run(options).pipe(orFailedRow("PostgreSQL readAll"))
+        if (options.quick) return [append, readAll]
+        const breakdown = yield* AppendBreakdown.run(options).pipe(orFailedRow("PostgreSQL append breakdown"))
+        return [append, breakdown, readAll]
+      }).pipe(Effect.provide(store))
+    })
+  )
+
+const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - text.length))
+
+const table = (rows: ReadonlyArray<ReportRow>): string => {
+  const header: ReportRow = {
+    benchmark: "benchmark",
+    eventline: "eventline",
+    baseline: "baseline",
+    ratio: "ratio e/b [range] n=rounds",
+    meaning: "meaning"
+  }
+  const keys = ["benchmark", "eventline", "baseline", "ratio", "meaning"] as const
+  const widths = keys.map((key) => Math.max(...[header, ...rows].map((row) => row[key].length)))
+  const line = (row: ReportRow) =>
+    keys
+      .map((key, index) => pad(row[key], widths[index] as number))
+      .join(" | ")
+      .trimEnd()
+  const rule = widths.map((width) => "-".repeat(width)).join("-|-")
+  return [line(header), rule, ...rows.map(line)].join("\n")
+}
+
+const program = Effect.gen(function* () {
+  const options = parseOptions(process.argv.slice(2), process.env)
+  const started = performance.now()
+  const cpus = os.cpus()
+  const loadAtStart = os.loadavg()[0] ?? 0
+  yield* progress(`eventline bench${options.quick ? " --quick" : ""}: progress on stderr, report on stdout`)
+  const sections: Array<Section> = []
+
+  const pgVersion = yield* serverVersion(options.adminUrl)
+  const adminHost = new URL(options.adminUrl).host
+  if (Option.isNone(pgVersion)) {
+    const reason = `PostgreSQL unreachable at ${adminHost} (set DATABASE_URL)`
+    yield* Effect.sync(() => process.stdout.write(`SKIP PostgreSQL benchmarks: ${reason}\n`))
+    sections.push({
+      title: "PostgreSQL",
+      rows: [skippedRow("PG append", reason), skippedRow("PG readAll", reason)],
+      notes: []
+    })
+  } else {
+    sections.push(
+      ...(yield* postgresBenchmarks(options).pipe(reportFailure("PostgreSQL", [failedSection("PostgreSQL")])))
+    )
+  }
+  sections.push(yield* PgliteAppendThroughput.run(options).pipe(orFailedRow("PGlite append")))
+  sections.push(yield* PgliteStartup.run(options).pipe(orFailedRow("PGlite start-up")))
+
+  const seconds = (performance.now() - started) / 1000
+  const loadAtEnd = os.loadavg()[0] ?? 0
+  const busy = Math.max(loadAtStart, loadAtEnd) > cpus.length ? " (BUSY machine: expect wide ranges)" : ""
+  const facts = [
+    `machine: ${cpus.length} cpus (${cpus[0]?.model.trim() ?? "unknown"}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM; ` +
+      `1-min load avg ${loadAtStart.toFixed(1)} at start, ${loadAtEnd.toFixed(1)} at end${busy}`,
+    `node ${process.version} on ${process.platform}/${process.arch}; PostgreSQL ${Option.getOrElse(pgVersion, () => "unreachable")} at ${adminHost}`,
+    `mode: ${options.quick ? "--quick (smoke sizes, fewer rounds)" : "full"}; total ${seconds.toFixed(1)} s`
+  ]
+  const rows = sections.flatMap((section) => section.rows)
+  const notes = sections.flatMap((section) => section.notes)
+  const report = [
+    "",
+    "Eventline benchmarks (ratios vs a baseline run alternately in the same process; figures are medians)",
+    ...facts,
+    "",
+    table(rows),
+    "",
+    ...notes.map((note) => `- ${note}`),
+    "- ratio = eventline/baseline per alternating round (median, [min-max] across the n rounds; each comparison runs up to a fixed number of rounds within a time budget, so a busy machine gives fewer rounds, not a longer run). The eventline/baseline columns are medians of their own, so on a noisy run their quotient can differ from the ratio. Throughput: <1 means eventline is slower. Time and memory: >1 means eventline costs more.",
+    ""
+  ].join("\n")
+  yield* Effect.sync(() => process.stdout.write(report))
+})
+
+NodeRuntime.runMain(program)
