@@ -111,9 +111,21 @@ export class EventStore extends Context.Service<
 export const defaultBatchSize = 500
 
 /**
+ * The largest event a store accepts: the UTF-8 size of its data and metadata as JSON. Default
+ * 1 MiB; provide another value to change it.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export class MaxEventBytes extends Context.Reference<number>("@eventline/core/EventStore/MaxEventBytes", {
+  defaultValue: () => 1024 * 1024
+}) {}
+
+/**
  * The checks every store makes before it writes anything: a valid stream id and stream type, at
- * least one event, every event matching the `NewEvent` schema, no event id twice in one append,
- * and no NUL character in any string (PostgreSQL's jsonb cannot hold one, so no store accepts it).
+ * least one event, every event matching the `NewEvent` schema and no larger than `MaxEventBytes`,
+ * no event id twice in one append, and no NUL character in any string (PostgreSQL's jsonb cannot
+ * hold one, so no store accepts it).
  *
  * @category validation
  * @since 0.1.0
@@ -131,6 +143,7 @@ export const validateAppend = Effect.fnUntraced(function* (
     return yield* invalid("the stream type must be 1 to 100 characters without control characters")
   }
   if (events.length === 0) return yield* invalid("an append needs at least one event")
+  const maxBytes = yield* MaxEventBytes
   const seen = new Set<string>()
   for (const [index, event] of events.entries()) {
     const decoded = Schema.decodeUnknownExit(NewEvent)(event)
@@ -138,6 +151,8 @@ export const validateAppend = Effect.fnUntraced(function* (
       return yield* invalid(`event ${index}: ${Cause.pretty(decoded.cause)}`)
     }
     if (containsNul(event)) return yield* invalid(`event ${index}: strings must not contain the NUL character`)
+    const bytes = Buffer.byteLength(JSON.stringify(event.data)) + Buffer.byteLength(JSON.stringify(event.metadata))
+    if (bytes > maxBytes) return yield* invalid(`event ${index} is ${bytes} bytes; at most ${maxBytes} are accepted`)
     if (event.eventId !== undefined) {
       if (seen.has(event.eventId)) return yield* invalid(`event id ${event.eventId} appears twice in one append`)
       seen.add(event.eventId)

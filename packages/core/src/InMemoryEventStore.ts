@@ -81,7 +81,8 @@ export const make = Effect.gen(function* () {
     yield* validateAppend(streamId, events, options)
     const withIds: Array<NewEvent & { readonly eventId: string }> = []
     // uuids compare in lower case, as PostgreSQL stores them
-    for (const event of events) withIds.push({ ...event, eventId: event.eventId?.toLowerCase() ?? (yield* Uuid.makeV7) })
+    for (const event of events)
+      withIds.push({ ...event, eventId: event.eventId?.toLowerCase() ?? (yield* Uuid.makeV7) })
 
     const earlier = findEarlierAppend(streamId, withIds)
     if (earlier instanceof DuplicateEventId) return yield* earlier

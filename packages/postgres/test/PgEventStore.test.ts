@@ -88,6 +88,34 @@ describe.skipIf(!available)("PgEventStore on PostgreSQL 15", () => {
     )
 
     it.effect(
+      "an append interrupted midway leaves all of its events or none",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const outcomes: Array<number> = []
+          // 9000 events: three INSERTs in one transaction; 900: one statement
+          for (const size of [9000, 900]) {
+            for (const delay of [0, 5, 25, 60, 100, 150, 200, 300, 450, 650]) {
+              const streamId = `interrupted-${size}-${delay}`
+              const events = Array.from({ length: size }, (_, i) => event("Bulk", { i }))
+              const fiber = yield* Effect.forkChild(
+                store.append(streamId, ExpectedVersion.NoStream, events, { streamType: "Bulk" })
+              )
+              yield* Effect.sleep(`${delay} millis`)
+              yield* Fiber.interrupt(fiber)
+              const version = yield* store.streamVersion(streamId)
+              const stored = yield* Stream.runCollect(store.readStream(streamId)).pipe(Effect.orElseSucceed(() => []))
+              assert.include([0, size], version, `${streamId}: all or nothing`)
+              assert.strictEqual(stored.length, version)
+              outcomes.push(version)
+            }
+          }
+          assert.include(outcomes, 0, "some appends were really cut short")
+        }),
+      120_000
+    )
+
+    it.effect(
       "gap safety: a reader never returns an event that committed after an earlier one still in flight",
       () =>
         Effect.gen(function* () {

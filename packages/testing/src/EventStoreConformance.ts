@@ -440,9 +440,14 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventSto
             streamType: "Order"
           })
           assert.strictEqual(first.events[0]?.eventId, id.toLowerCase())
-          const again = yield* store.append(streamId, ExpectedVersion.NoStream, [event("Placed", {}, id.toLowerCase())], {
-            streamType: "Order"
-          })
+          const again = yield* store.append(
+            streamId,
+            ExpectedVersion.NoStream,
+            [event("Placed", {}, id.toLowerCase())],
+            {
+              streamType: "Order"
+            }
+          )
           assert.deepStrictEqual(again, first)
           assert.isTrue(Option.isSome(yield* store.findEvent(id)))
         }),
@@ -538,6 +543,33 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventSto
           assert.deepStrictEqual(Option.getOrUndefined(yield* store.findEvent(second.eventId)), second)
           assert.isTrue(Option.isNone(yield* store.findEvent(yield* Uuid.makeV7)))
           assert.isTrue(Option.isNone(yield* store.findEvent("not-a-uuid")))
+        }),
+      timeout
+    )
+
+    it.effect(
+      "an event over the size limit (1 MiB by default, configurable) is InvalidEvent and writes nothing",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const streamId = yield* unique("big")
+          const big = (bytes: number) => event("Big", { blob: "x".repeat(bytes) })
+          const tooBig = yield* Effect.flip(
+            store.append(streamId, ExpectedVersion.Any, [big(1024 * 1024)], { streamType: "Order" })
+          )
+          assert.strictEqual(tooBig._tag, "InvalidEvent")
+          assert.include(tooBig.message, "at most 1048576")
+          const fits = yield* store.append(streamId, ExpectedVersion.Any, [big(1024 * 1024 - 200)], {
+            streamType: "Order"
+          })
+          assert.strictEqual(fits.nextExpectedVersion, 1)
+          const limited = yield* Effect.flip(
+            store
+              .append(streamId, ExpectedVersion.Any, [big(2000)], { streamType: "Order" })
+              .pipe(Effect.provideService(EventStore.MaxEventBytes, 1000))
+          )
+          assert.strictEqual(limited._tag, "InvalidEvent")
+          assert.strictEqual(yield* store.streamVersion(streamId), 1)
         }),
       timeout
     )
