@@ -3,6 +3,8 @@
  */
 
 /** @since 0.1.0 */
+export * as CustomerStatistics from "./CustomerStatistics.ts"
+/** @since 0.1.0 */
 export * as FulfilmentSaga from "./FulfilmentSaga.ts"
 /** @since 0.1.0 */
 export * as Inventory from "./Inventory.ts"

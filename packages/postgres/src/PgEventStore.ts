@@ -16,7 +16,7 @@
  */
 import {
   CommitSignal,
-  EventEnvelope as Envelope,
+  type EventEnvelope as Envelope,
   Errors,
   type EventEnvelope,
   EventStore,
@@ -298,7 +298,8 @@ export const make = Effect.gen(function* () {
     const callerGaveIds = events.some((event) => event.eventId !== undefined)
     const withIds: Array<EventEnvelope.NewEvent & { readonly eventId: string }> = []
     // PostgreSQL keeps uuids in lower case: compare and answer in that form
-    for (const event of events) withIds.push({ ...event, eventId: event.eventId?.toLowerCase() ?? (yield* Uuid.makeV7) })
+    for (const event of events)
+      withIds.push({ ...event, eventId: event.eventId?.toLowerCase() ?? (yield* Uuid.makeV7) })
 
     if (callerGaveIds) {
       const earlier = yield* findEarlierAppend(streamId, withIds)
