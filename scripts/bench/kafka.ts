@@ -15,7 +15,7 @@ import { PgClient } from "@effect/sql-pg"
 import { type EventEnvelope, EventStore, ExpectedVersion } from "@eventline/core"
 import { EnvelopeCodec, EventBus, KafkaClient, KafkaEventBus, KafkaProducer, Relay } from "@eventline/kafka"
 import { Migrations, PgCommitSignal, PgEventStore } from "@eventline/postgres"
-import { Clock, Effect, Exit, Fiber, Layer, Redacted, Ref, References, Schedule, Scope, Stream } from "effect"
+import { Clock, Effect, Exit, Fiber, Layer, Redacted, References, Schedule, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 
 const quick = process.argv.includes("--quick")

@@ -1,0 +1,186 @@
+/**
+ * Liveness and readiness. `GET /health/live` answers 200 while the process runs;
+ * `GET /health/ready` runs every check (each bounded by a timeout) and answers 200 with their
+ * results, or 503 (problem+json with `checks`) naming each failing one: the store unreachable or
+ * not migrated, a projection lagging, a broker down, the service shutting down.
+ *
+ * @since 0.1.0
+ */
+import type { Subscription } from "@eventline/postgres"
+import { PgStoreConfig } from "@eventline/postgres"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { SqlClient } from "effect/sql"
+import * as Problem from "./Problem.ts"
+import * as Shutdown from "./Shutdown.ts"
+
+/**
+ * @category schemas
+ * @since 0.1.0
+ */
+export const CheckResult = Schema.Struct({
+  name: Schema.String,
+  status: Schema.Literals(["up", "down"]),
+  detail: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type CheckResult = typeof CheckResult.Type
+
+/**
+ * @category schemas
+ * @since 0.1.0
+ */
+export const Report = Schema.Struct({ status: Schema.Literal("ready"), checks: Schema.Array(CheckResult) })
+
+/**
+ * 503 from readiness: the problem, with every check's result.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class NotReady extends Schema.Error<NotReady>("@eventline/http/Health/NotReady")(
+  { ...Problem.fields, checks: Schema.Array(CheckResult) },
+  { httpApiStatus: 503, description: "Not ready: `checks` names each failing check." }
+) {}
+
+/**
+ * `GET /health/live` and `GET /health/ready`.
+ *
+ * @category api
+ * @since 0.1.0
+ */
+export class Group extends HttpApiGroup.make("health")
+  .add(
+    HttpApiEndpoint.get("live", "/health/live", {
+      success: Schema.Struct({ status: Schema.Literal("ok") })
+    }).annotate(OpenApi.Description, "200 while the process runs."),
+    HttpApiEndpoint.get("ready", "/health/ready", {
+      success: Report,
+      error: NotReady.pipe(HttpApiSchema.asJson({ contentType: Problem.contentType }))
+    }).annotate(OpenApi.Description, "200 when every check passes, else 503 naming the failing ones.")
+  )
+  .annotate(OpenApi.Title, "Health") {}
+
+/**
+ * One readiness check: it fails with the reason it is not ready.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Check {
+  readonly name: string
+  readonly run: Effect.Effect<void, string>
+}
+
+/**
+ * @category services
+ * @since 0.1.0
+ */
+export class HealthChecks extends Context.Service<HealthChecks, ReadonlyArray<Check>>()(
+  "@eventline/http/Health/HealthChecks"
+) {}
+
+/**
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <R>(checks: ReadonlyArray<Effect.Effect<Check, never, R>>): Layer.Layer<HealthChecks, never, R> =>
+  Layer.effect(HealthChecks, Effect.all(checks))
+
+/**
+ * @category handlers
+ * @since 0.1.0
+ */
+export const live = Effect.succeed({ status: "ok" as const })
+
+/**
+ * Run every check (concurrently, each at most `timeout`, default 2 seconds).
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
+export const ready = (timeout: Duration.Input = "2 seconds") =>
+  Effect.gen(function* () {
+    const checks = yield* HealthChecks
+    const results = yield* Effect.forEach(
+      checks,
+      (check): Effect.Effect<CheckResult> =>
+        check.run.pipe(
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () => Effect.fail(`no answer within ${Duration.format(Duration.fromInputUnsafe(timeout))}`)
+          }),
+          Effect.match({
+            onSuccess: () => ({ name: check.name, status: "up" as const }),
+            onFailure: (detail) => ({ name: check.name, status: "down" as const, detail })
+          })
+        ),
+      { concurrency: "unbounded" }
+    )
+    const down = results.filter((result) => result.status === "down")
+    if (down.length > 0) {
+      return yield* new NotReady({
+        type: Problem.types.unavailable,
+        title: "Not ready",
+        status: 503,
+        detail: down.map((result) => `${result.name}: ${result.detail ?? "down"}`).join("; "),
+        checks: results
+      })
+    }
+    return { status: "ready" as const, checks: results }
+  })
+
+/**
+ * The store answers and is migrated (its migrations table is readable).
+ *
+ * @category checks
+ * @since 0.1.0
+ */
+export const store = (name = "store") =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const config = yield* PgStoreConfig.PgStoreConfig
+    const migrations = sql(`${config.schema}.migrations`)
+    return {
+      name,
+      run: sql`SELECT 1 FROM ${migrations} LIMIT 1`.pipe(
+        Effect.asVoid,
+        Effect.mapError((error) => `unreachable or not migrated: ${error.message}`)
+      )
+    } satisfies Check
+  })
+
+/**
+ * A subscription (a projection, a process manager) is at most `maxEvents` behind the log.
+ *
+ * @category checks
+ * @since 0.1.0
+ */
+export const subscriptionLag = (handle: Subscription.Handle, maxEvents: number): Effect.Effect<Check> =>
+  Effect.succeed({
+    name: `subscription:${handle.name}`,
+    run: handle.lag.pipe(
+      Effect.mapError((error) => `lag unknown: ${error.message}`),
+      Effect.flatMap((lag) =>
+        lag.events > maxEvents ? Effect.fail(`${lag.events} events behind (at most ${maxEvents} allowed)`) : Effect.void
+      )
+    )
+  })
+
+/**
+ * Not shutting down.
+ *
+ * @category checks
+ * @since 0.1.0
+ */
+export const notDraining: Effect.Effect<Check, never, Shutdown.Shutdown> = Effect.map(
+  Shutdown.Shutdown,
+  (shutdown) => ({
+    name: "shutdown",
+    run: Effect.flatMap(shutdown.isDraining, (draining) => (draining ? Effect.fail("shutting down") : Effect.void))
+  })
+)

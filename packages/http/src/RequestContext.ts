@@ -1,0 +1,67 @@
+/**
+ * Who a request is: its request id and correlation id, taken from `X-Request-Id` and
+ * `X-Correlation-Id` when the client sent valid ones and generated otherwise (UUID v7; the
+ * correlation id defaults to the request id). `Pipeline` provides it to every handler, echoes
+ * both ids in the response headers and annotates the request's logs with them; `Commands` writes
+ * them into the metadata of the events a request causes.
+ *
+ * @since 0.1.0
+ */
+import { Context, Schema } from "effect"
+
+/**
+ * @category services
+ * @since 0.1.0
+ */
+export class RequestContext extends Context.Service<
+  RequestContext,
+  {
+    readonly requestId: string
+    readonly correlationId: string
+    readonly method: string
+    /** The path and query of the request. */
+    readonly url: string
+  }
+>()("@eventline/http/RequestContext") {}
+
+/**
+ * The `Idempotency-Key` of the current request, with the hash of the request it was first used
+ * for; `undefined` when the request has none.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class CurrentIdempotency extends Context.Reference<
+  { readonly key: string; readonly requestHash: string } | undefined
+>("@eventline/http/RequestContext/CurrentIdempotency", { defaultValue: () => undefined }) {}
+
+/**
+ * @category constants
+ * @since 0.1.0
+ */
+export const headers = {
+  requestId: "x-request-id",
+  correlationId: "x-correlation-id",
+  idempotencyKey: "idempotency-key"
+} as const
+
+/**
+ * An id a client may send: 1 to 200 visible ASCII characters.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ClientId = Schema.String.check(
+  Schema.isPattern(/^[\x21-\x7e]{1,200}$/, { message: "an id must be 1 to 200 visible ASCII characters" })
+)
+
+const isClientId = Schema.is(ClientId)
+
+/**
+ * The header's value when it is a usable id.
+ *
+ * @category parsing
+ * @since 0.1.0
+ */
+export const clientId = (value: string | undefined): string | undefined =>
+  value !== undefined && isClientId(value) ? value : undefined

@@ -1,0 +1,63 @@
+/**
+ * The entry point of the Order service (`npm start`): reads the configuration from the
+ * environment, starts the service and logs its URL; SIGTERM or SIGINT shut it down gracefully
+ * and exit 0. An invalid configuration stops it with a message naming the variable (exit 1).
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Server as HttpServer, Logging } from "@eventline/http"
+import { Cause, Effect, Exit, Layer, Runtime, Schema } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { Otlp, OtlpSerialization } from "effect/observability"
+import { config } from "./Config.ts"
+import * as Server from "./Server.ts"
+
+class InvalidConfiguration extends Schema.TaggedError<InvalidConfiguration>()("InvalidConfiguration", {
+  message: Schema.String
+}) {
+  override readonly [Runtime.errorReported] = false
+}
+
+/** Traces, metrics and logs over OTLP/HTTP (JSON) to the collector at `baseUrl` (`/v1/traces`, ...). */
+const otlpLayer = (baseUrl: string) =>
+  Otlp.layer({
+    baseUrl,
+    resource: { serviceName: "eventline-orders", serviceVersion: "0.1.0" },
+    loggerMergeWithExisting: true
+  }).pipe(Layer.provide(OtlpSerialization.layerJson), Layer.provide(FetchHttpClient.layer))
+
+const program = Effect.gen(function* () {
+  const settings = yield* config.pipe(
+    Effect.catchTag("ConfigError", (error) =>
+      Effect.andThen(
+        Effect.logError(`invalid configuration: ${error.message}`),
+        Effect.fail(new InvalidConfiguration({ message: error.message }))
+      )
+    )
+  )
+  const announce = Layer.effectDiscard(
+    Effect.gen(function* () {
+      const url = yield* HttpServer.url
+      const store =
+        settings.database._tag === "Postgres"
+          ? "PostgreSQL (DATABASE_URL)"
+          : settings.database.dataDir === undefined
+            ? "embedded PGlite in memory"
+            : `embedded PGlite in ${settings.database.dataDir}`
+      yield* Effect.logInfo(`Eventline Order service listening on ${url} (store: ${store}); API page at ${url}/docs`)
+    })
+  )
+  const app = announce.pipe(
+    Layer.provide(Server.layer(settings)),
+    Layer.provide(settings.otlpEndpoint === undefined ? Layer.empty : otlpLayer(settings.otlpEndpoint)),
+    Layer.provide(Logging.layer({ level: settings.logLevel, format: settings.logFormat }))
+  )
+  return yield* Layer.launch(app)
+})
+
+NodeRuntime.runMain(program, {
+  // a stop by SIGTERM/SIGINT is a clean exit once everything has been released
+  teardown: (exit, onExit) =>
+    Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+})
