@@ -53,7 +53,18 @@ const program = Effect.gen(function* () {
     Layer.provide(settings.otlpEndpoint === undefined ? Layer.empty : otlpLayer(settings.otlpEndpoint)),
     Layer.provide(Logging.layer({ level: settings.logLevel, format: settings.logFormat }))
   )
-  return yield* Layer.launch(app)
+  return yield* Layer.launch(app).pipe(
+    // the usual reason a server cannot start: say it in words, not a stack trace
+    Effect.catchTag("ServeError", (error) => {
+      const cause: unknown = error.cause
+      const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
+      const message =
+        code === "EADDRINUSE"
+          ? `port ${settings.port} is already in use: stop the other process or set PORT`
+          : `the HTTP server could not start: ${cause instanceof Error ? cause.message : String(cause)}`
+      return Effect.andThen(Effect.logError(message), Effect.fail(new InvalidConfiguration({ message })))
+    })
+  )
 })
 
 NodeRuntime.runMain(program, {
