@@ -6,7 +6,7 @@ import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { PGlite } from "@electric-sql/pglite"
 import * as PgliteClient from "@eventline/postgres/PgliteClient"
-import { Effect, Stream } from "effect"
+import { Deferred, Effect, Option, Stream } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { SqlClient, type SqlError } from "effect/sql"
 import { pgliteStream } from "../src/internal/pgliteStream.ts"
@@ -288,39 +288,50 @@ const tags = (bytes: Buffer): string => {
   return out
 }
 
-/** Everything the stream sends until `done` holds (or `undefined` after `ms`). */
-const readUntil = (stream: Duplex, done: (bytes: Buffer) => boolean, ms = 5000): Promise<Buffer | undefined> =>
-  new Promise((resolve, reject) => {
+/**
+ * Start listening to the stream now (before the write whose answer it waits for), and give back
+ * an effect that yields everything it sent until `done` holds, or `undefined` after `ms`.
+ */
+const readUntil = (stream: Duplex, done: (bytes: Buffer) => boolean, ms = 5000) =>
+  Effect.gen(function* () {
+    const answer = yield* Deferred.make<Buffer, Error>()
     let bytes = Buffer.alloc(0)
-    const finish = (result: Buffer | undefined) => {
-      clearTimeout(timer)
-      stream.off("data", onData)
-      stream.off("error", reject)
-      resolve(result)
-    }
     const onData = (chunk: Buffer) => {
       bytes = Buffer.concat([bytes, chunk])
-      if (done(bytes)) finish(bytes)
+      if (done(bytes)) Deferred.doneUnsafe(answer, Effect.succeed(bytes))
     }
-    const timer = setTimeout(() => finish(undefined), ms)
+    const onError = (error: Error) => Deferred.doneUnsafe(answer, Effect.fail(error))
     stream.on("data", onData)
-    stream.once("error", reject)
+    stream.once("error", onError)
+    return Deferred.await(answer).pipe(
+      Effect.timeoutOption(`${ms} millis`),
+      Effect.map(Option.getOrUndefined),
+      Effect.ensuring(
+        Effect.sync(() => {
+          stream.off("data", onData)
+          stream.off("error", onError)
+        })
+      )
+    )
   })
 
-const closed = (stream: Duplex): Promise<Error | undefined> =>
-  new Promise((resolve) => {
+/** Start watching the stream now; the effect yields the error it closed with, if any. */
+const closed = (stream: Duplex) =>
+  Effect.gen(function* () {
+    const result = yield* Deferred.make<Error | undefined>()
     let error: Error | undefined
     stream.once("error", (cause) => {
       error = cause
     })
-    stream.once("close", () => resolve(error))
+    stream.once("close", () => Deferred.doneUnsafe(result, Effect.succeed(error)))
     stream.resume()
+    return Deferred.await(result)
   })
 
 const readyForQuery = (bytes: Buffer): boolean => tags(bytes).endsWith("Z")
 
 describe("pgliteStream", () => {
-  it.effect(
+  it.live(
     "speaks the protocol, shares the one session in turn and resets it between clients",
     () =>
       Effect.gen(function* () {
@@ -331,49 +342,49 @@ describe("pgliteStream", () => {
 
         // SSLRequest is refused with 'N', then the startup is answered by PGlite.
         const first = pgliteStream(db)
-        const refusal = readUntil(first, (bytes) => bytes.length >= 1)
+        const refusal = yield* readUntil(first, (bytes) => bytes.length >= 1)
         first.write(requestPacket(80877103))
-        assert.strictEqual((yield* Effect.promise(() => refusal))?.toString(), "N")
-        const handshake = readUntil(first, readyForQuery)
+        assert.strictEqual((yield* refusal)?.toString(), "N")
+        const handshake = yield* readUntil(first, readyForQuery)
         first.write(startupPacket())
-        assert.match(tags((yield* Effect.promise(() => handshake)) ?? Buffer.alloc(0)), /^RS+KZ$/)
+        assert.match(tags((yield* handshake) ?? Buffer.alloc(0)), /^RS+KZ$/)
 
         // A second client waits for its turn on the session...
         const second = pgliteStream(db)
-        const secondHandshake = readUntil(second, readyForQuery)
+        const secondHandshake = yield* readUntil(second, readyForQuery)
         second.write(startupPacket())
-        const early = yield* Effect.promise(() => readUntil(second, readyForQuery, 200))
+        const early = yield* yield* readUntil(second, readyForQuery, 200)
         assert.isUndefined(early)
 
         // ...and gets it once the first terminates, which leaves the database open.
-        const firstClosed = closed(first)
+        const firstClosed = yield* closed(first)
         first.end(terminate)
-        assert.isUndefined(yield* Effect.promise(() => firstClosed))
+        assert.isUndefined(yield* firstClosed)
         assert.isFalse(db.closed)
-        assert.isTrue(readyForQuery((yield* Effect.promise(() => secondHandshake)) ?? Buffer.alloc(0)))
-        const secondClosed = closed(second)
+        assert.isTrue(readyForQuery((yield* secondHandshake) ?? Buffer.alloc(0)))
+        const secondClosed = yield* closed(second)
         second.end(terminate)
-        yield* Effect.promise(() => secondClosed)
+        yield* secondClosed
 
         // A CancelRequest is ignored and its stream closed.
         const cancel = pgliteStream(db)
-        const cancelClosed = closed(cancel)
+        const cancelClosed = yield* closed(cancel)
         cancel.write(requestPacket(80877102, 8))
-        assert.isUndefined(yield* Effect.promise(() => cancelClosed))
+        assert.isUndefined(yield* cancelClosed)
 
         // A startup setting the server rejects refuses the connection.
         const refused = pgliteStream(db)
-        const refusedAnswer = readUntil(refused, (bytes) => tags(bytes).includes("E"))
-        const refusedClosed = closed(refused)
+        const refusedAnswer = yield* readUntil(refused, (bytes) => tags(bytes).includes("E"))
+        const refusedClosed = yield* closed(refused)
         refused.write(startupPacket("no_such_setting\0on\0"))
-        assert.strictEqual(tags((yield* Effect.promise(() => refusedAnswer)) ?? Buffer.alloc(0)), "E")
-        assert.isUndefined(yield* Effect.promise(() => refusedClosed))
+        assert.strictEqual(tags((yield* refusedAnswer) ?? Buffer.alloc(0)), "E")
+        assert.isUndefined(yield* refusedClosed)
 
         // Malformed input is a stream error, not a crash.
         const broken = pgliteStream(db)
-        const brokenClosed = closed(broken)
+        const brokenClosed = yield* closed(broken)
         broken.write(Buffer.from([0, 0, 0, 2, 0, 0, 0, 0]))
-        assert.match((yield* Effect.promise(() => brokenClosed))?.message ?? "", /invalid startup packet length/)
+        assert.match((yield* brokenClosed)?.message ?? "", /invalid startup packet length/)
 
         // A client that leaves mid-transaction does not leave its state to the next one.
         yield* Effect.scoped(
