@@ -3,10 +3,9 @@
  * throwaway PostgreSQL database), plain `fetch` calls, an SSE reader, and polling.
  */
 import { randomUUID } from "node:crypto"
-import { PgClient } from "@effect/sql-pg"
 import { Server as HttpServer } from "@eventline/http"
 import { Duration, Effect, Layer, Redacted, Schedule, Schema, Stream } from "effect"
-import { SqlClient } from "effect/sql"
+import { throwawayDatabase } from "../../postgres/test/utils.ts"
 import type { Database } from "../src/Config.ts"
 import * as Server from "../src/Server.ts"
 
@@ -24,29 +23,12 @@ export const serviceLayer = (database: Database, kafkaBrokers?: ReadonlyArray<st
     shutdownTimeout: Duration.seconds(5)
   })
 
-const withDatabase = (url: string, database: string): string => {
-  const parsed = new URL(url)
-  parsed.pathname = `/${database}`
-  return parsed.toString()
-}
-
 /** The service over a fresh PostgreSQL database, dropped when the layer is released. */
 export const serviceOnPostgres = (adminUrl: string) =>
   Layer.unwrap(
-    Effect.gen(function* () {
-      const database = `eventline_e2e_${randomUUID().replaceAll("-", "").slice(0, 16)}`
-      const admin = PgClient.layer({ url: Redacted.make(adminUrl), maxConnections: 1 })
-      const onAdmin = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-        Effect.scoped(Effect.provide(effect, admin))
-      yield* Effect.acquireRelease(
-        onAdmin(SqlClient.SqlClient.use((sql) => sql`CREATE DATABASE ${sql(database)}`)),
-        () =>
-          onAdmin(SqlClient.SqlClient.use((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)).pipe(
-            Effect.orDie
-          )
-      )
-      return serviceLayer({ _tag: "Postgres", url: Redacted.make(withDatabase(adminUrl, database)) })
-    })
+    Effect.map(throwawayDatabase(adminUrl, "eventline_e2e"), (url) =>
+      serviceLayer({ _tag: "Postgres", url: Redacted.make(url) })
+    )
   )
 
 export interface Reply {

@@ -14,28 +14,27 @@ const withDatabase = (url: string, database: string): string => {
   return parsed.toString()
 }
 
+/** A throwaway database for the scope's lifetime: its URL; dropped (WITH FORCE) when the scope closes. */
+export const throwawayDatabase = (adminUrl: string, prefix = "eventline_test") =>
+  Effect.gen(function* () {
+    const database = `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 16)}`
+    const admin = PgClient.layer({ url: Redacted.make(adminUrl), maxConnections: 1 })
+    const onAdmin = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+      Effect.scoped(Effect.provide(effect, admin))
+    yield* Effect.acquireRelease(onAdmin(SqlClient.SqlClient.use((sql) => sql`CREATE DATABASE ${sql(database)}`)), () =>
+      onAdmin(SqlClient.SqlClient.use((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)).pipe(
+        Effect.orDie
+      )
+    )
+    return withDatabase(adminUrl, database)
+  })
+
 /** A scoped, migrated, throwaway database; its `SqlClient` and `PgClient` are provided. */
 export const freshDatabase = (adminUrl: string, options?: { readonly maxConnections?: number }) =>
   Layer.unwrap(
-    Effect.gen(function* () {
-      const database = `eventline_test_${randomUUID().replaceAll("-", "").slice(0, 16)}`
-      const admin = PgClient.layer({ url: Redacted.make(adminUrl), maxConnections: 1 })
-      const onAdmin = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-        Effect.scoped(Effect.provide(effect, admin))
-      yield* Effect.acquireRelease(
-        onAdmin(SqlClient.SqlClient.use((sql) => sql`CREATE DATABASE ${sql(database)}`)),
-        () =>
-          onAdmin(SqlClient.SqlClient.use((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)).pipe(
-            Effect.orDie
-          )
+    Effect.map(throwawayDatabase(adminUrl), (url) =>
+      Migrations.layer.pipe(
+        Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 10 }))
       )
-      return Migrations.layer.pipe(
-        Layer.provideMerge(
-          PgClient.layer({
-            url: Redacted.make(withDatabase(adminUrl, database)),
-            maxConnections: options?.maxConnections ?? 10
-          })
-        )
-      )
-    })
+    )
   )
