@@ -25,7 +25,7 @@ import {
   Position,
   Uuid
 } from "@eventline/core"
-import { Effect, Layer, Option, Schema, Stream } from "effect"
+import { Effect, Layer, Option, Queue, Schema, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import type { Fragment } from "effect/sql/Statement"
 
@@ -102,6 +102,34 @@ export const make = Effect.gen(function* () {
   const config = yield* PgStoreConfig
   // in-process wake-ups (PGlite); on PostgreSQL the statement's NOTIFY does this
   const signal = yield* Effect.serviceOption(CommitSignal.CommitSignal)
+  const notifyInTransaction = (config.notifyMode ?? "in-transaction") === "in-transaction"
+  // "after-commit": the latest position per stream type, sent by one fiber as its own statement
+  const pendingNotifications = new Map<string, Position.Position>()
+  const doorbell = yield* Queue.sliding<void>(1)
+  const notifyLater = (committed: CommitSignal.Committed) => {
+    const known = pendingNotifications.get(committed.streamType)
+    if (known === undefined || Position.compare(known, committed.position) < 0) {
+      pendingNotifications.set(committed.streamType, committed.position)
+    }
+    Queue.offerUnsafe(doorbell, undefined)
+  }
+  if (!notifyInTransaction) {
+    yield* Queue.take(doorbell).pipe(
+      Effect.andThen(
+        Effect.suspend(() => {
+          const batch = [...pendingNotifications]
+          pendingNotifications.clear()
+          return Effect.forEach(batch, ([streamType, position]) =>
+            sql`SELECT pg_notify(${config.notifyChannel}, ${JSON.stringify({ streamType, position })})`.pipe(
+              Effect.catchCause((cause) => Effect.logWarning("NOTIFY failed; readers fall back to polling", cause))
+            )
+          )
+        })
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+  }
   const streamsTable = sql(`${config.schema}.streams`)
   const eventsTable = sql(`${config.schema}.events`)
   const columns = sql.literal(eventColumns("e"))
@@ -220,7 +248,7 @@ export const make = Effect.gen(function* () {
       SELECT pg_notify(${config.notifyChannel}, json_build_object(
         'streamType', ${streamType}::text,
         'position', lpad(pg_current_xact_id()::text, 20, '0') || '-' || lpad(max(global_position)::text, 20, '0')
-      )::text) FROM inserted HAVING count(*) > 0
+      )::text) FROM inserted HAVING count(*) > 0 AND ${notifyInTransaction}
     )
     SELECT i.global_position, i.transaction_id::text AS transaction_id, i.event_id::text AS event_id, i.version
     FROM inserted i WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY i.version`
@@ -306,9 +334,10 @@ export const make = Effect.gen(function* () {
       if (Option.isSome(earlier)) return earlier.value
     }
     const result = yield* appendOnce(streamId, expected, events, options, withIds, callerGaveIds)
-    if (Option.isSome(signal)) {
-      yield* signal.value.publish({ streamType: options.streamType, position: result.lastPosition })
-    }
+    // announcements wait for the commit of any transaction the append runs in
+    const committed = { streamType: options.streamType, position: result.lastPosition }
+    if (Option.isSome(signal)) yield* sql.afterCommit(signal.value.publish(committed))
+    if (!notifyInTransaction) yield* sql.afterCommit(Effect.sync(() => notifyLater(committed)))
     return result
   })
 

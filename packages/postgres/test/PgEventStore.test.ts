@@ -4,7 +4,7 @@ import { EventStoreConformance, SnapshotStoreConformance, TestEnvironment } from
 import { Deferred, Effect, Fiber, Layer, Random, Ref, Result, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
-import { PgCommitSignal, PgEventStore, PgSnapshotStore } from "../src/index.ts"
+import { PgCommitSignal, PgEventStore, PgSnapshotStore, PgStoreConfig } from "../src/index.ts"
 import { freshDatabase } from "./utils.ts"
 
 const databaseUrl = inject("databaseUrl")
@@ -215,44 +215,58 @@ describe.skipIf(!available)("PgEventStore on PostgreSQL 15", () => {
     )
   })
 
-  layer(
-    Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer).pipe(Layer.provide(freshDatabase(databaseUrl ?? ""))),
-    { excludeTestServices: true, timeout: "120 seconds" }
-  )("commit signal", (it) => {
-    it.effect(
-      "an append's NOTIFY reaches LISTENers after commit, carrying the stream type and last position",
-      () =>
-        Effect.gen(function* () {
-          const store = yield* EventStore.EventStore
-          const signal = yield* CommitSignal.CommitSignal
-          const positions = yield* Ref.make<ReadonlyArray<string>>([])
-          const first = yield* Effect.forkChild(Stream.runHead(signal.changes))
-          // keep appending until the listener (which starts asynchronously) hears one
-          const appender = yield* Effect.forkChild(
-            store
-              .append("signalled", ExpectedVersion.Any, [event("Pinged"), event("Pinged")], { streamType: "Signalled" })
-              .pipe(
-                Effect.flatMap((result) => Ref.update(positions, (all) => [...all, result.lastPosition])),
-                Effect.repeat(Schedule.spaced("50 millis"))
-              )
-          )
-          const heard = yield* Fiber.join(first).pipe(Effect.timeout("10 seconds"))
-          assert.strictEqual(heard._tag, "Some")
-          if (heard._tag === "Some") {
-            assert.strictEqual(heard.value.streamType, "Signalled")
-            // the notification may overtake the append's reply: wait for the appender to record it
-            const recorded = yield* Ref.get(positions).pipe(
-              Effect.repeat({
-                until: (all) => all.includes(heard.value.position),
-                schedule: Schedule.spaced("10 millis")
-              }),
-              Effect.timeout("5 seconds")
+  const commitSignal = (notifyMode: "in-transaction" | "after-commit") =>
+    layer(
+      Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer).pipe(
+        Layer.provide(freshDatabase(databaseUrl ?? "")),
+        Layer.provide(
+          Layer.succeed(PgStoreConfig.PgStoreConfig, {
+            schema: "eventline",
+            notifyChannel: "eventline_events",
+            notifyMode
+          })
+        )
+      ),
+      { excludeTestServices: true, timeout: "120 seconds" }
+    )(`commit signal (NOTIFY ${notifyMode})`, (it) => {
+      it.effect(
+        "an append's NOTIFY reaches LISTENers after commit, carrying the stream type and last position",
+        () =>
+          Effect.gen(function* () {
+            const store = yield* EventStore.EventStore
+            const signal = yield* CommitSignal.CommitSignal
+            const positions = yield* Ref.make<ReadonlyArray<string>>([])
+            const first = yield* Effect.forkChild(Stream.runHead(signal.changes))
+            // keep appending until the listener (which starts asynchronously) hears one
+            const appender = yield* Effect.forkChild(
+              store
+                .append("signalled", ExpectedVersion.Any, [event("Pinged"), event("Pinged")], {
+                  streamType: "Signalled"
+                })
+                .pipe(
+                  Effect.flatMap((result) => Ref.update(positions, (all) => [...all, result.lastPosition])),
+                  Effect.repeat(Schedule.spaced("50 millis"))
+                )
             )
-            assert.include(recorded, heard.value.position)
-          }
-          yield* Fiber.interrupt(appender)
-        }),
-      30_000
-    )
-  })
+            const heard = yield* Fiber.join(first).pipe(Effect.timeout("10 seconds"))
+            assert.strictEqual(heard._tag, "Some")
+            if (heard._tag === "Some") {
+              assert.strictEqual(heard.value.streamType, "Signalled")
+              // the notification may overtake the append's reply: wait for the appender to record it
+              const recorded = yield* Ref.get(positions).pipe(
+                Effect.repeat({
+                  until: (all) => all.includes(heard.value.position),
+                  schedule: Schedule.spaced("10 millis")
+                }),
+                Effect.timeout("5 seconds")
+              )
+              assert.include(recorded, heard.value.position)
+            }
+            yield* Fiber.interrupt(appender)
+          }),
+        30_000
+      )
+    })
+  commitSignal("in-transaction")
+  commitSignal("after-commit")
 })
