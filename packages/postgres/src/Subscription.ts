@@ -460,6 +460,11 @@ export const start = <E, R>(
       }
     })
 
+    // the lag gauge follows by itself (every 5 s, by the active runner), not only when asked
+    yield* Effect.gen(function* () {
+      if (yield* Ref.get(active)) yield* Effect.ignore(lag)
+    }).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.forkScoped)
+
     // wait for this runner's progress, or poll (another process may be the one making progress)
     const caughtUp = Effect.scoped(
       Effect.gen(function* () {
