@@ -14,7 +14,7 @@ import {
   ConcurrencyConflict,
   DecisionRejected,
   type InfrastructureError,
-  type InvalidEvent,
+  InvalidEvent,
   type StreamNotFound
 } from "./Errors.ts"
 import type { EventMetadata, NewEvent, RecordedEvent } from "./EventEnvelope.ts"
@@ -140,7 +140,17 @@ export const load = <Command extends Aggregate.Tagged, Event extends Aggregate.T
     const store = yield* EventStore
     const start = yield* loadSnapshot(aggregate, streamId)
     return yield* store.readStream(streamId, { from: start.version + 1 }).pipe(
-      Stream.mapEffect((recorded) => Aggregate.decodeEvent(aggregate, recorded)),
+      Stream.mapEffect((recorded) =>
+        // one namespace of stream ids: a stream of another type is not this aggregate's to decide on
+        recorded.streamType === aggregate.streamType
+          ? Aggregate.decodeEvent(aggregate, recorded)
+          : Effect.fail(
+              new InvalidEvent({
+                streamId,
+                reason: `stream '${streamId}' belongs to '${recorded.streamType}', not '${aggregate.streamType}'`
+              })
+            )
+      ),
       Stream.runFold(
         (): Loaded<State> => start,
         (loaded, event): Loaded<State> => ({

@@ -86,6 +86,29 @@ describe("CommandHandler", () => {
     }).pipe(Effect.provide(InMemoryEventStore.layer))
   )
 
+  it.effect("a stream of another type is refused with a clear InvalidEvent, never decided on", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      yield* store.append(
+        "shared-id",
+        ExpectedVersion.NoStream,
+        [
+          {
+            type: "Other",
+            schemaVersion: 1,
+            data: {},
+            metadata: { correlationId: "c", occurredAt: "2026-01-01T00:00:00.000Z" }
+          }
+        ],
+        { streamType: "Invoice" }
+      )
+      const error = yield* Effect.flip(CommandHandler.make(Counter)(increment("shared-id")))
+      assert.strictEqual(error._tag, "InvalidEvent")
+      assert.include(error.message, "belongs to 'Invoice', not 'Counter'")
+      assert.strictEqual(yield* store.streamVersion("shared-id"), 1)
+    }).pipe(Effect.provide(InMemoryEventStore.layer))
+  )
+
   it.effect("a rejection is a DecisionRejected carrying the domain error; nothing is written, nothing retried", () =>
     Effect.gen(function* () {
       const { store, appends, loads } = yield* countingStore
