@@ -37,6 +37,28 @@ export interface Section {
   readonly notes: ReadonlyArray<string>
 }
 
+const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - text.length))
+
+/** The report's table: one column per `ReportRow` field, padded to the widest cell. */
+export const table = (rows: ReadonlyArray<ReportRow>): string => {
+  const header: ReportRow = {
+    benchmark: "benchmark",
+    eventline: "eventline",
+    baseline: "baseline",
+    ratio: "ratio e/b [range] n=rounds",
+    meaning: "meaning"
+  }
+  const keys = ["benchmark", "eventline", "baseline", "ratio", "meaning"] as const
+  const widths = keys.map((key) => Math.max(...[header, ...rows].map((row) => row[key].length)))
+  const line = (row: ReportRow) =>
+    keys
+      .map((key, index) => pad(row[key], widths[index] as number))
+      .join(" | ")
+      .trimEnd()
+  const rule = widths.map((width) => "-".repeat(width)).join("-|-")
+  return [line(header), rule, ...rows.map(line)].join("\n")
+}
+
 /** A benchmark that could not run (e.g. no PostgreSQL): one row saying why. */
 export const skippedRow = (benchmark: string, reason: string): ReportRow => ({
   benchmark,
@@ -122,16 +144,17 @@ export const describeRounds = (rounds: Rounds): string => `up to ${rounds.max} r
 
 /**
  * Runs baseline and eventline once each per round in ABBA order (B E, E B, B E, ...), so the
- * pair of one round ran under about the same machine conditions.
+ * pair of one round ran under about the same machine conditions. Generic in the sample type
+ * (throughput `Sample` by default; the latency benchmark has its own).
  */
-export const alternate = <EB, RB, EE, RE>(options: {
+export const alternate = <EB, RB, EE, RE, S = Sample>(options: {
   readonly rounds: Rounds
-  readonly baseline: (round: number) => Effect.Effect<Sample, EB, RB>
-  readonly eventline: (round: number) => Effect.Effect<Sample, EE, RE>
-}): Effect.Effect<Comparison, EB | EE, RB | RE> =>
+  readonly baseline: (round: number) => Effect.Effect<S, EB, RB>
+  readonly eventline: (round: number) => Effect.Effect<S, EE, RE>
+}): Effect.Effect<{ readonly eventline: ReadonlyArray<S>; readonly baseline: ReadonlyArray<S> }, EB | EE, RB | RE> =>
   Effect.gen(function* () {
-    const eventline: Array<Sample> = []
-    const baseline: Array<Sample> = []
+    const eventline: Array<S> = []
+    const baseline: Array<S> = []
     const startedAt = performance.now()
     for (let round = 0; anotherRound(options.rounds, round, startedAt); round++) {
       if (round % 2 === 0) {
@@ -149,13 +172,13 @@ export const alternate = <EB, RB, EE, RE>(options: {
  * Several contenders, each run once per round, the order rotated every round (round r starts
  * with contender r mod n), so none is always first or last. Samples by contender name.
  */
-export const rotate = <K extends string, E, R>(
+export const rotate = <K extends string, E, R, S = Sample>(
   rounds: Rounds,
-  contenders: Readonly<Record<K, Effect.Effect<Sample, E, R>>>
-): Effect.Effect<Readonly<Record<K, ReadonlyArray<Sample>>>, E, R> =>
+  contenders: Readonly<Record<K, Effect.Effect<S, E, R>>>
+): Effect.Effect<Readonly<Record<K, ReadonlyArray<S>>>, E, R> =>
   Effect.gen(function* () {
     const names = Object.keys(contenders) as Array<K>
-    const samples = Object.fromEntries(names.map((name) => [name, [] as Array<Sample>])) as Record<K, Array<Sample>>
+    const samples = Object.fromEntries(names.map((name) => [name, [] as Array<S>])) as Record<K, Array<S>>
     const startedAt = performance.now()
     for (let round = 0; anotherRound(rounds, round, startedAt); round++) {
       for (let step = 0; step < names.length; step++) {
@@ -181,7 +204,8 @@ export const cpuNote = (benchmark: string, comparison: Comparison): string => {
   return `node CPU per event, ${benchmark}: eventline ${eventline.toFixed(1)} µs, baseline ${baseline.toFixed(1)} µs (${(eventline / baseline).toFixed(1)}x)`
 }
 
-const compact = (value: number): string => {
+/** A number in a few digits: 1.23k, 45.6k, 1.20M. */
+export const compact = (value: number): string => {
   if (!Number.isFinite(value)) return String(value)
   if (value >= 10_000_000) return `${(value / 1_000_000).toFixed(1)}M`
   if (value >= 1_000_000) return `${(value / 1_000_000).toFixed(2)}M`

@@ -7,6 +7,10 @@
  * 3. append throughput on embedded PGlite vs raw INSERTs on the same PGlite, and vs the
  *    in-memory store                                             (pgliteAppendThroughput.ts)
  * 4. PGlite start-up time and memory vs a bare PGlite.create()  (pgliteStartup.ts)
+ * 5. append appends/s and p50/p95/p99 on PostgreSQL vs pgbench running the store's own append
+ *    SQL (1/8/32 writers, 10-event appends, Exact appends to existing streams); reading a
+ *    1000-event stream vs its raw SELECTs; loading an aggregate with/without a snapshot
+ *                                                                (appendLatency.ts)
  *
  * PostgreSQL: the admin URL is DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
  * the run works in a throwaway database that is dropped at the end, also on failure or Ctrl-C.
@@ -19,8 +23,9 @@ import * as Migrations from "@eventline/postgres/Migrations"
 import * as PgEventStore from "@eventline/postgres/PgEventStore"
 import { Cause, Effect, Layer, Option, Redacted } from "effect"
 import * as AppendBreakdown from "./appendBreakdown.ts"
+import * as AppendLatency from "./appendLatency.ts"
 import * as AppendThroughput from "./appendThroughput.ts"
-import { type BenchOptions, parseOptions, progress, type ReportRow, type Section, skippedRow } from "./common.ts"
+import { type BenchOptions, parseOptions, progress, type Section, skippedRow, table } from "./common.ts"
 import * as PgliteAppendThroughput from "./pgliteAppendThroughput.ts"
 import * as PgliteStartup from "./pgliteStartup.ts"
 import { createBaselineTables, serverVersion, throwawayDatabase } from "./postgres.ts"
@@ -71,27 +76,6 @@ const postgresBenchmarks = (options: BenchOptions) =>
     })
   )
 
-const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - text.length))
-
-const table = (rows: ReadonlyArray<ReportRow>): string => {
-  const header: ReportRow = {
-    benchmark: "benchmark",
-    eventline: "eventline",
-    baseline: "baseline",
-    ratio: "ratio e/b [range] n=rounds",
-    meaning: "meaning"
-  }
-  const keys = ["benchmark", "eventline", "baseline", "ratio", "meaning"] as const
-  const widths = keys.map((key) => Math.max(...[header, ...rows].map((row) => row[key].length)))
-  const line = (row: ReportRow) =>
-    keys
-      .map((key, index) => pad(row[key], widths[index] as number))
-      .join(" | ")
-      .trimEnd()
-  const rule = widths.map((width) => "-".repeat(width)).join("-|-")
-  return [line(header), rule, ...rows.map(line)].join("\n")
-}
-
 const program = Effect.gen(function* () {
   const options = parseOptions(process.argv.slice(2), process.env)
   const started = performance.now()
@@ -114,6 +98,8 @@ const program = Effect.gen(function* () {
     sections.push(
       ...(yield* postgresBenchmarks(options).pipe(reportFailure("PostgreSQL", [failedSection("PostgreSQL")])))
     )
+    // its own throwaway database and pools (1, 8, 32 connections), after the shared pool closed
+    sections.push(yield* AppendLatency.run(options).pipe(orFailedRow("PostgreSQL append latency")))
   }
   sections.push(yield* PgliteAppendThroughput.run(options).pipe(orFailedRow("PGlite append")))
   sections.push(yield* PgliteStartup.run(options).pipe(orFailedRow("PGlite start-up")))
