@@ -19,9 +19,13 @@ const program = Effect.gen(function* () {
   const kafka = KafkaProducer.layer().pipe(
     Layer.provideMerge(KafkaClient.layer({ brokers, clientId: "eventline-redrive" }))
   )
-  return yield* DeadLetters.redrive(topic, max === undefined ? {} : { maxMessages: Number(max) }).pipe(
-    Effect.provide(kafka)
-  )
+  return yield* Effect.gen(function* () {
+    const topics = yield* Effect.scoped(
+      Effect.flatMap(KafkaClient.admin, (admin) => KafkaClient.call("admin.listTopics", () => admin.listTopics()))
+    )
+    if (!topics.includes(topic)) return yield* Effect.fail(`topic '${topic}' does not exist on ${brokers.join(", ")}`)
+    return yield* DeadLetters.redrive(topic, max === undefined ? {} : { maxMessages: Number(max) })
+  }).pipe(Effect.provide(kafka))
 }).pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))
 
 const exit = await Effect.runPromiseExit(program)
