@@ -103,6 +103,18 @@ export class EventStore extends Context.Service<
 >()("@eventline/core/EventStore") {}
 
 /**
+ * The result of an append, from the events it stored (at least one).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const appendResult = (events: ReadonlyArray<RecordedEvent>): AppendResult => {
+  const first = events[0] as RecordedEvent
+  const last = events[events.length - 1] as RecordedEvent
+  return { nextExpectedVersion: last.version, firstPosition: first.position, lastPosition: last.position, events }
+}
+
+/**
  * The default page size of reads.
  *
  * @category constants

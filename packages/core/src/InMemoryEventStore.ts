@@ -14,6 +14,7 @@ import type { NewEvent, RecordedEvent } from "./EventEnvelope.ts"
 import {
   type AppendOptions,
   type AppendResult,
+  appendResult,
   defaultBatchSize,
   EventStore,
   type ReadAllOptions,
@@ -28,12 +29,6 @@ import * as Uuid from "./Uuid.ts"
 interface StreamRecord {
   readonly streamType: string
   readonly events: Array<RecordedEvent>
-}
-
-const resultOf = (events: ReadonlyArray<RecordedEvent>): AppendResult => {
-  const first = events[0] as RecordedEvent
-  const last = events[events.length - 1] as RecordedEvent
-  return { nextExpectedVersion: last.version, firstPosition: first.position, lastPosition: last.position, events }
 }
 
 const sameContent = (stored: RecordedEvent, event: NewEvent): boolean =>
@@ -69,7 +64,7 @@ export const make = Effect.gen(function* () {
         return new DuplicateEventId({ eventId: event.eventId, streamId })
       }
     }
-    return Option.some(resultOf(stored as ReadonlyArray<RecordedEvent>))
+    return Option.some(appendResult(stored as ReadonlyArray<RecordedEvent>))
   }
 
   const append = Effect.fn("InMemoryEventStore.append")(function* (
@@ -121,7 +116,7 @@ export const make = Effect.gen(function* () {
       log.push(event)
       byEventId.set(event.eventId, event)
     }
-    const result = resultOf(recorded)
+    const result = appendResult(recorded)
     if (Option.isSome(signal)) {
       yield* signal.value.publish({ streamType: options.streamType, position: result.lastPosition })
     }

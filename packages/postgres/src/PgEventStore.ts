@@ -140,12 +140,6 @@ export const make = Effect.gen(function* () {
       Effect.mapError(infrastructure(operation))
     )
 
-  const resultOf = (events: ReadonlyArray<EventEnvelope.RecordedEvent>): EventStore.AppendResult => {
-    const first = events[0] as EventEnvelope.RecordedEvent
-    const last = events[events.length - 1] as EventEnvelope.RecordedEvent
-    return { nextExpectedVersion: last.version, firstPosition: first.position, lastPosition: last.position, events }
-  }
-
   /** The earlier append these ids belong to (a retry), none, or a misuse of the ids. */
   const findEarlierAppend = Effect.fnUntraced(function* (
     streamId: string,
@@ -177,7 +171,7 @@ export const make = Effect.gen(function* () {
       }
       stored.push(previous)
     }
-    return Option.some(resultOf(stored))
+    return Option.some(EventStore.appendResult(stored))
   })
 
   /** The statement fragment that moves the stream's version by `count` if the expectation holds. */
@@ -372,7 +366,7 @@ export const make = Effect.gen(function* () {
       )
     )
     if (inserted.length > 0 && "streamId" in (inserted[0] as object)) {
-      return resultOf(inserted as ReadonlyArray<EventEnvelope.RecordedEvent>)
+      return EventStore.appendResult(inserted as ReadonlyArray<EventEnvelope.RecordedEvent>)
     }
     const byId = new Map(
       (inserted as Schema.Schema.Type<typeof InsertedRows>).map((row) => [row.event_id, row] as const)
@@ -391,7 +385,7 @@ export const make = Effect.gen(function* () {
         position: Position.make(BigInt(row.transaction_id), row.global_position)
       }
     })
-    return resultOf(recorded)
+    return EventStore.appendResult(recorded)
   })
 
   const streamHead = (streamId: string) =>
