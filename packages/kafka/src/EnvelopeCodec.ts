@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Errors, EventEnvelope } from "@eventline/core"
-import { DateTime, Effect, Schema } from "effect"
+import { DateTime, Effect, Exit, Option, Result, Schema } from "effect"
 import type { IHeaders, Message } from "kafkajs"
 
 /**
@@ -72,14 +72,31 @@ export interface EncodeOptions {
  * @category encoding
  * @since 0.1.0
  */
-export const encode = Effect.fnUntraced(function* (
+export const encode = (
   event: EventEnvelope.RecordedEvent,
   options?: EncodeOptions
-): Effect.fn.Return<Message, Errors.InvalidEvent> {
-  const value = yield* Schema.encodeEffect(EnvelopeJson)(event).pipe(
-    Effect.mapError((error) => new Errors.InvalidEvent({ streamId: event.streamId, reason: error.message }))
+): Effect.Effect<Message, Errors.InvalidEvent> =>
+  Effect.flatMap(
+    options?.publishedAt === undefined ? DateTime.now : Effect.succeed(options.publishedAt),
+    (publishedAt) => {
+      const message = encodeAt(event, DateTime.formatIso(publishedAt))
+      return Result.isSuccess(message) ? Effect.succeed(message.success) : Effect.fail(message.failure)
+    }
   )
-  const publishedAt = options?.publishedAt ?? (yield* DateTime.now)
+
+// compiled once; encoding runs synchronously (the relay encodes hundreds of events per batch)
+const encodeValue = Schema.encodeExit(EnvelopeJson)
+
+const encodeAt = (
+  event: EventEnvelope.RecordedEvent,
+  publishedAt: string
+): Result.Result<Message, Errors.InvalidEvent> => {
+  const value = encodeValue(event)
+  if (Exit.isFailure(value)) {
+    const error = Exit.findErrorOption(value)
+    const reason = Option.isSome(error) ? error.value.message : "the envelope cannot be encoded"
+    return Result.fail(new Errors.InvalidEvent({ streamId: event.streamId, reason }))
+  }
   const headers: Record<string, string> = {
     [Headers.eventId]: event.eventId,
     [Headers.eventType]: event.type,
@@ -89,12 +106,12 @@ export const encode = Effect.fnUntraced(function* (
     [Headers.position]: event.position,
     [Headers.correlationId]: event.metadata.correlationId,
     [Headers.occurredAt]: event.metadata.occurredAt,
-    [Headers.publishedAt]: DateTime.formatIso(publishedAt),
+    [Headers.publishedAt]: publishedAt,
     [Headers.contentType]: "application/json"
   }
   if (event.metadata.causationId !== undefined) headers[Headers.causationId] = event.metadata.causationId
-  return { key: event.streamId, value, headers }
-})
+  return Result.succeed({ key: event.streamId, value: value.value, headers })
+}
 
 /**
  * Encode several events; fails on the first invalid one.
@@ -106,10 +123,19 @@ export const encodeAll = (
   events: ReadonlyArray<EventEnvelope.RecordedEvent>,
   options?: EncodeOptions
 ): Effect.Effect<Array<Message>, Errors.InvalidEvent> =>
-  Effect.gen(function* () {
-    const publishedAt = options?.publishedAt ?? (yield* DateTime.now)
-    return yield* Effect.forEach(events, (event) => encode(event, { publishedAt }))
-  })
+  Effect.flatMap(
+    options?.publishedAt === undefined ? DateTime.now : Effect.succeed(options.publishedAt),
+    (publishedAt) => {
+      const at = DateTime.formatIso(publishedAt)
+      const messages: Array<Message> = []
+      for (const event of events) {
+        const message = encodeAt(event, at)
+        if (Result.isFailure(message)) return Effect.fail(message.failure)
+        messages.push(message.success)
+      }
+      return Effect.succeed(messages)
+    }
+  )
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 

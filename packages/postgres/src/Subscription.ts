@@ -358,6 +358,7 @@ export const start = <E, R>(
       parkedStreams.clear()
     })
 
+    /** Run the queued operations; whether any ran (then the cursor may have moved back). */
     const runOperations = Effect.gen(function* () {
       const pending = yield* Queue.clear(operations)
       for (const operation of pending) {
@@ -373,6 +374,7 @@ export const start = <E, R>(
             : Exit.fail(new Errors.InfrastructureError({ operation: operation._tag, cause: Cause.squash(exit.cause) }))
         )
       }
+      return pending.length > 0
     })
 
     /** While we hold the lease: read, handle, checkpoint; sleep until woken or the poll interval. */
@@ -380,21 +382,31 @@ export const start = <E, R>(
       Effect.gen(function* () {
         let cursor = from
         for (const letter of yield* db.listDeadLetters(name, "parked")) parkedStreams.add(letter.streamId)
-        while (true) {
-          yield* runOperations
-          const current = yield* db.checkpoint(name)
-          if (Option.isSome(current) && Position.compare(current.value, cursor) < 0) cursor = current.value // after a reset
-          const batch = yield* Stream.runCollect(
+        const read = (after: Position.Position) =>
+          Stream.runCollect(
             store
-              .readAll({ after: cursor, batchSize, streamTypes: options.streamTypes, eventTypes: options.eventTypes })
+              .readAll({ after, batchSize, streamTypes: options.streamTypes, eventTypes: options.eventTypes })
               .pipe(Stream.take(batchSize))
           )
+        // while a full batch is handled, the next one is read (catching up overlaps reading and handling)
+        let readAhead: Fiber.Fiber<Array<EventEnvelope.RecordedEvent>, Errors.InfrastructureError> | undefined
+        while (true) {
+          if (yield* runOperations) {
+            if (readAhead !== undefined) yield* Fiber.interrupt(readAhead)
+            readAhead = undefined
+            const current = yield* db.checkpoint(name)
+            if (Option.isSome(current) && Position.compare(current.value, cursor) < 0) cursor = current.value // a reset
+          }
+          const batch = readAhead === undefined ? yield* read(cursor) : yield* Fiber.join(readAhead)
+          readAhead = undefined
           if (batch.length > 0) {
+            const next = (batch[batch.length - 1] as EventEnvelope.RecordedEvent).position
+            if (batch.length === batchSize) readAhead = yield* Effect.forkChild(read(next))
             // a batch in flight is finished (and checkpointed) even when the runner is stopped
             yield* Effect.uninterruptible(processBatch(batch))
             yield* PubSub.publish(progress, undefined)
             if (options.afterCommit !== undefined) yield* options.afterCommit(batch)
-            cursor = (batch[batch.length - 1] as EventEnvelope.RecordedEvent).position
+            cursor = next
             if (batch.length === batchSize) continue
           }
           yield* Queue.take(wakeUps).pipe(Effect.timeoutOption(pollInterval))
