@@ -343,8 +343,25 @@ export const make = Effect.gen(function* () {
     withIds: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>,
     callerGaveIds: boolean
   ) {
-    const written = write(streamId, expected, withIds, options.streamType)
-    const inserted = yield* (events.length > rowsPerStatement ? sql.withTransaction(written) : written).pipe(
+    const recordedFrom = (inserted: ReadonlyArray<Schema.Schema.Type<typeof InsertedRows>[number]>) => {
+      const byId = new Map(inserted.map((row) => [row.event_id, row] as const))
+      return withIds.map((event): EventEnvelope.RecordedEvent => {
+        const row = byId.get(event.eventId) as Schema.Schema.Type<typeof InsertedRows>[number]
+        return {
+          eventId: event.eventId,
+          streamId,
+          streamType: options.streamType,
+          type: event.type,
+          schemaVersion: event.schemaVersion,
+          data: event.data,
+          metadata: event.metadata,
+          version: row.version,
+          position: Position.make(BigInt(row.transaction_id), row.global_position)
+        }
+      })
+    }
+    const written = Effect.map(write(streamId, expected, withIds, options.streamType), recordedFrom)
+    const recorded = yield* (events.length > rowsPerStatement ? sql.withTransaction(written) : written).pipe(
       Effect.catchTag("SqlError", (error) =>
         isEventIdViolation(error)
           ? // a concurrent append stored these ids first: a retry that raced, or a misuse
@@ -365,26 +382,6 @@ export const make = Effect.gen(function* () {
           : Effect.fail(conflict)
       )
     )
-    if (inserted.length > 0 && "streamId" in (inserted[0] as object)) {
-      return EventStore.appendResult(inserted as ReadonlyArray<EventEnvelope.RecordedEvent>)
-    }
-    const byId = new Map(
-      (inserted as Schema.Schema.Type<typeof InsertedRows>).map((row) => [row.event_id, row] as const)
-    )
-    const recorded = withIds.map((event): EventEnvelope.RecordedEvent => {
-      const row = byId.get(event.eventId) as Schema.Schema.Type<typeof InsertedRows>[number]
-      return {
-        eventId: event.eventId,
-        streamId,
-        streamType: options.streamType,
-        type: event.type,
-        schemaVersion: event.schemaVersion,
-        data: event.data,
-        metadata: event.metadata,
-        version: row.version,
-        position: Position.make(BigInt(row.transaction_id), row.global_position)
-      }
-    })
     return EventStore.appendResult(recorded)
   })
 
