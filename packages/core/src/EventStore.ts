@@ -12,17 +12,19 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Exit, type Option, Schema, type Stream } from "effect"
+import { Cause, Context, Effect, Exit, Option, Schema, type Stream } from "effect"
 import {
   type ConcurrencyConflict,
-  type DuplicateEventId,
+  DuplicateEventId,
   type InfrastructureError,
   InvalidEvent,
   type StreamNotFound
 } from "./Errors.ts"
 import { NewEvent, type RecordedEvent, StreamId, TypeName } from "./EventEnvelope.ts"
 import type { ExpectedVersion } from "./ExpectedVersion.ts"
+import * as Json from "./Json.ts"
 import type { Position } from "./Position.ts"
+import * as Uuid from "./Uuid.ts"
 
 /**
  * @category models
@@ -101,6 +103,88 @@ export class EventStore extends Context.Service<
     readonly findEvent: (eventId: string) => Effect.Effect<Option.Option<RecordedEvent>, InfrastructureError>
   }
 >()("@eventline/core/EventStore") {}
+
+/**
+ * An event to append with its id settled.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type IdentifiedEvent = NewEvent & { readonly eventId: string }
+
+/**
+ * Give every event its id: the caller's, in lower case (uuids compare that way, as PostgreSQL
+ * stores them), or a new UUID v7.
+ *
+ * @category appending
+ * @since 0.1.0
+ */
+export const withEventIds = (events: ReadonlyArray<NewEvent>): Effect.Effect<Array<IdentifiedEvent>> =>
+  Effect.forEach(events, (event) =>
+    event.eventId === undefined
+      ? Effect.map(Uuid.makeV7, (eventId): IdentifiedEvent => ({ ...event, eventId }))
+      : Effect.succeed<IdentifiedEvent>({ ...event, eventId: event.eventId.toLowerCase() })
+  )
+
+/**
+ * The event as stored, at its place.
+ *
+ * @category appending
+ * @since 0.1.0
+ */
+export const recordedEvent = (
+  event: IdentifiedEvent,
+  place: {
+    readonly streamId: string
+    readonly streamType: string
+    readonly version: number
+    readonly position: Position
+  }
+): RecordedEvent => ({
+  eventId: event.eventId,
+  streamId: place.streamId,
+  streamType: place.streamType,
+  type: event.type,
+  schemaVersion: event.schemaVersion,
+  data: event.data,
+  metadata: event.metadata,
+  version: place.version,
+  position: place.position
+})
+
+/**
+ * Whether an append repeats an earlier one, given what is stored under its event ids: none of
+ * them stored (a new append); all of them, in order, at consecutive versions of this stream,
+ * with the same type, schema version and data (a retry: its first result); anything else is a
+ * misuse of the ids (`DuplicateEventId`).
+ *
+ * @category appending
+ * @since 0.1.0
+ */
+export const earlierAppend = (
+  streamId: string,
+  events: ReadonlyArray<IdentifiedEvent>,
+  storedById: (eventId: string) => RecordedEvent | undefined
+): Option.Option<AppendResult> | DuplicateEventId => {
+  const stored = events.map((event) => storedById(event.eventId))
+  if (stored.every((event) => event === undefined)) return Option.none()
+  const firstVersion = stored[0]?.version
+  for (const [index, event] of events.entries()) {
+    const previous = stored[index]
+    if (
+      firstVersion === undefined ||
+      previous === undefined ||
+      previous.streamId !== streamId ||
+      previous.version !== firstVersion + index ||
+      previous.type !== event.type ||
+      previous.schemaVersion !== event.schemaVersion ||
+      !Json.equals(previous.data, event.data)
+    ) {
+      return new DuplicateEventId({ eventId: event.eventId, streamId })
+    }
+  }
+  return Option.some(appendResult(stored as ReadonlyArray<RecordedEvent>))
+}
 
 /**
  * The result of an append, from the events it stored (at least one).

@@ -13,26 +13,23 @@ import { ConcurrencyConflict, DuplicateEventId, InvalidEvent, StreamNotFound } f
 import type { NewEvent, RecordedEvent } from "./EventEnvelope.ts"
 import {
   type AppendOptions,
-  type AppendResult,
   appendResult,
   defaultBatchSize,
   EventStore,
+  earlierAppend,
   type ReadAllOptions,
   type ReadStreamOptions,
-  validateAppend
+  recordedEvent,
+  validateAppend,
+  withEventIds
 } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
-import * as Json from "./Json.ts"
 import * as Position from "./Position.ts"
-import * as Uuid from "./Uuid.ts"
 
 interface StreamRecord {
   readonly streamType: string
   readonly events: Array<RecordedEvent>
 }
-
-const sameContent = (stored: RecordedEvent, event: NewEvent): boolean =>
-  stored.type === event.type && stored.schemaVersion === event.schemaVersion && Json.equals(stored.data, event.data)
 
 /**
  * @category constructors
@@ -45,28 +42,6 @@ export const make = Effect.gen(function* () {
   const streams = new Map<string, StreamRecord>()
   const byEventId = new Map<string, RecordedEvent>()
 
-  /** An earlier append of exactly these events, if this is its retry; a failure if ids are misused. */
-  const findEarlierAppend = (
-    streamId: string,
-    events: ReadonlyArray<NewEvent & { readonly eventId: string }>
-  ): Option.Option<AppendResult> | DuplicateEventId => {
-    const stored = events.map((event) => byEventId.get(event.eventId))
-    if (stored.every((event) => event === undefined)) return Option.none()
-    for (const [index, event] of events.entries()) {
-      const previous = stored[index]
-      const expectedVersion = (stored[0]?.version ?? Number.NaN) + index
-      if (
-        previous === undefined ||
-        previous.streamId !== streamId ||
-        previous.version !== expectedVersion ||
-        !sameContent(previous, event)
-      ) {
-        return new DuplicateEventId({ eventId: event.eventId, streamId })
-      }
-    }
-    return Option.some(appendResult(stored as ReadonlyArray<RecordedEvent>))
-  }
-
   const append = Effect.fn("InMemoryEventStore.append")(function* (
     streamId: string,
     expected: ExpectedVersion.ExpectedVersion,
@@ -74,12 +49,8 @@ export const make = Effect.gen(function* () {
     options: AppendOptions
   ) {
     yield* validateAppend(streamId, events, options)
-    const withIds: Array<NewEvent & { readonly eventId: string }> = []
-    // uuids compare in lower case, as PostgreSQL stores them
-    for (const event of events)
-      withIds.push({ ...event, eventId: event.eventId?.toLowerCase() ?? (yield* Uuid.makeV7) })
-
-    const earlier = findEarlierAppend(streamId, withIds)
+    const withIds = yield* withEventIds(events)
+    const earlier = earlierAppend(streamId, withIds, (eventId) => byEventId.get(eventId))
     if (earlier instanceof DuplicateEventId) return yield* earlier
     if (Option.isSome(earlier)) return earlier.value
 
@@ -95,19 +66,14 @@ export const make = Effect.gen(function* () {
       return yield* new ConcurrencyConflict({ streamId, expected: ExpectedVersion.format(expected), actual: current })
     }
     const target = stream ?? { streamType: options.streamType, events: [] }
-    const recorded = withIds.map((event, index): RecordedEvent => {
+    const recorded = withIds.map((event, index) => {
       const global = BigInt(log.length + index + 1)
-      return {
-        eventId: event.eventId,
+      return recordedEvent(event, {
         streamId,
         streamType: options.streamType,
-        type: event.type,
-        schemaVersion: event.schemaVersion,
-        data: event.data,
-        metadata: event.metadata,
         version: current + index + 1,
         position: Position.make(global, global)
-      }
+      })
     })
     // from here to the end nothing yields: the write is one atomic step
     streams.set(streamId, target)

@@ -21,9 +21,7 @@ import {
   type EventEnvelope,
   EventStore,
   ExpectedVersion,
-  Json,
-  Position,
-  Uuid
+  Position
 } from "@eventline/core"
 import { Effect, Layer, Option, Queue, Schema, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
@@ -143,7 +141,7 @@ export const make = Effect.gen(function* () {
   /** The earlier append these ids belong to (a retry), none, or a misuse of the ids. */
   const findEarlierAppend = Effect.fnUntraced(function* (
     streamId: string,
-    events: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>
+    events: ReadonlyArray<EventStore.IdentifiedEvent>
   ) {
     const ids = events.map((event) => event.eventId)
     // compare as uuid, not as text: the unique index on event_id answers it (a text cast scans the log)
@@ -152,26 +150,9 @@ export const make = Effect.gen(function* () {
       Effect.mapError(infrastructure("append.findEarlierAppend")),
       Effect.flatMap(decodeEvents("append.findEarlierAppend"))
     )
-    if (found.length === 0) return Option.none<EventStore.AppendResult>()
     const byId = new Map(found.map((event) => [event.eventId, event]))
-    const first = byId.get(ids[0] as string)
-    const stored: Array<EventEnvelope.RecordedEvent> = []
-    for (const [index, event] of events.entries()) {
-      const previous = byId.get(event.eventId)
-      if (
-        first === undefined ||
-        previous === undefined ||
-        previous.streamId !== streamId ||
-        previous.version !== first.version + index ||
-        previous.type !== event.type ||
-        previous.schemaVersion !== event.schemaVersion ||
-        !Json.equals(previous.data, event.data)
-      ) {
-        return yield* new Errors.DuplicateEventId({ eventId: event.eventId, streamId })
-      }
-      stored.push(previous)
-    }
-    return Option.some(EventStore.appendResult(stored))
+    const earlier = EventStore.earlierAppend(streamId, events, (eventId) => byId.get(eventId))
+    return Option.isOption(earlier) ? earlier : yield* earlier
   })
 
   /** The statement fragment that moves the stream's version by `count` if the expectation holds. */
@@ -210,7 +191,7 @@ export const make = Effect.gen(function* () {
       ON CONFLICT (stream_id) DO NOTHING
       RETURNING version`
 
-  const valuesOf = (events: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>, offset: number) =>
+  const valuesOf = (events: ReadonlyArray<EventStore.IdentifiedEvent>, offset: number) =>
     sql.join(
       ", ",
       false
@@ -228,7 +209,7 @@ export const make = Effect.gen(function* () {
     streamType: string,
     expected: ExpectedVersion.ExpectedVersion,
     total: number,
-    chunk: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>
+    chunk: ReadonlyArray<EventStore.IdentifiedEvent>
   ) => sql`WITH stream_lock AS (SELECT pg_advisory_xact_lock(${streamLockClass}::int, hashtext(${streamId}))),
     bump AS (${bumpStream(streamId, streamType, expected, total)}),
     inserted AS (
@@ -252,7 +233,7 @@ export const make = Effect.gen(function* () {
     streamId: string,
     streamType: string,
     firstVersion: number,
-    chunk: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>,
+    chunk: ReadonlyArray<EventStore.IdentifiedEvent>,
     offset: number
   ) => sql`INSERT INTO ${eventsTable} (stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)
     SELECT ${streamId}, ${streamType}, ${firstVersion - 1}::int + v.ordinal,
@@ -287,7 +268,7 @@ export const make = Effect.gen(function* () {
   const write = Effect.fnUntraced(function* (
     streamId: string,
     expected: ExpectedVersion.ExpectedVersion,
-    events: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>,
+    events: ReadonlyArray<EventStore.IdentifiedEvent>,
     streamType: string
   ) {
     const first = events.slice(0, rowsPerStatement)
@@ -318,10 +299,7 @@ export const make = Effect.gen(function* () {
   ) {
     yield* EventStore.validateAppend(streamId, events, options)
     const callerGaveIds = events.some((event) => event.eventId !== undefined)
-    const withIds: Array<EventEnvelope.NewEvent & { readonly eventId: string }> = []
-    // PostgreSQL keeps uuids in lower case: compare and answer in that form
-    for (const event of events)
-      withIds.push({ ...event, eventId: event.eventId?.toLowerCase() ?? (yield* Uuid.makeV7) })
+    const withIds = yield* EventStore.withEventIds(events)
 
     if (callerGaveIds) {
       const earlier = yield* findEarlierAppend(streamId, withIds)
@@ -340,24 +318,19 @@ export const make = Effect.gen(function* () {
     expected: ExpectedVersion.ExpectedVersion,
     events: ReadonlyArray<EventEnvelope.NewEvent>,
     options: EventStore.AppendOptions,
-    withIds: ReadonlyArray<EventEnvelope.NewEvent & { readonly eventId: string }>,
+    withIds: ReadonlyArray<EventStore.IdentifiedEvent>,
     callerGaveIds: boolean
   ) {
     const recordedFrom = (inserted: ReadonlyArray<Schema.Schema.Type<typeof InsertedRows>[number]>) => {
       const byId = new Map(inserted.map((row) => [row.event_id, row] as const))
       return withIds.map((event): EventEnvelope.RecordedEvent => {
         const row = byId.get(event.eventId) as Schema.Schema.Type<typeof InsertedRows>[number]
-        return {
-          eventId: event.eventId,
+        return EventStore.recordedEvent(event, {
           streamId,
           streamType: options.streamType,
-          type: event.type,
-          schemaVersion: event.schemaVersion,
-          data: event.data,
-          metadata: event.metadata,
           version: row.version,
           position: Position.make(BigInt(row.transaction_id), row.global_position)
-        }
+        })
       })
     }
     const written = Effect.map(write(streamId, expected, withIds, options.streamType), recordedFrom)
