@@ -207,6 +207,18 @@ export const appendResult = (events: ReadonlyArray<RecordedEvent>): AppendResult
 export const defaultBatchSize = 500
 
 /**
+ * An event's data and metadata as JSON text: measured by `validateAppend`, and handed to stores
+ * that send it on (so no event is serialised twice).
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export interface SerializedEvent {
+  readonly data: string
+  readonly metadata: string
+}
+
+/**
  * The largest event a store accepts: the UTF-8 size of its data and metadata as JSON. Default
  * 1 MiB; provide another value to change it.
  *
@@ -218,7 +230,7 @@ export class MaxEventBytes extends Context.Reference<number>("@eventline/core/Ev
 }) {}
 
 /**
- * The checks every store makes before it writes anything: a valid stream id and stream type, at
+ * The checks every store makes before it writes anything (it returns each event serialised): a valid stream id and stream type, at
  * least one event, every event matching the `NewEvent` schema and no larger than `MaxEventBytes`,
  * no event id twice in one append, and no NUL character in any string (PostgreSQL's jsonb cannot
  * hold one, so no store accepts it).
@@ -230,7 +242,7 @@ export const validateAppend = Effect.fnUntraced(function* (
   streamId: string,
   events: ReadonlyArray<NewEvent>,
   options: AppendOptions
-) {
+): Effect.fn.Return<ReadonlyArray<SerializedEvent>, InvalidEvent> {
   const invalid = (reason: string) => new InvalidEvent({ streamId: String(streamId), reason })
   if (Exit.isFailure(Schema.decodeUnknownExit(StreamId)(streamId))) {
     return yield* invalid("the stream id must be 1 to 200 characters without control characters")
@@ -241,19 +253,23 @@ export const validateAppend = Effect.fnUntraced(function* (
   if (events.length === 0) return yield* invalid("an append needs at least one event")
   const maxBytes = yield* MaxEventBytes
   const seen = new Set<string>()
+  const serialized: Array<SerializedEvent> = []
   for (const [index, event] of events.entries()) {
     const decoded = Schema.decodeUnknownExit(NewEvent)(event)
     if (Exit.isFailure(decoded)) {
       return yield* invalid(`event ${index}: ${Cause.pretty(decoded.cause)}`)
     }
     if (containsNul(event)) return yield* invalid(`event ${index}: strings must not contain the NUL character`)
-    const bytes = Buffer.byteLength(JSON.stringify(event.data)) + Buffer.byteLength(JSON.stringify(event.metadata))
+    const json = { data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata) }
+    const bytes = Buffer.byteLength(json.data) + Buffer.byteLength(json.metadata)
     if (bytes > maxBytes) return yield* invalid(`event ${index} is ${bytes} bytes; at most ${maxBytes} are accepted`)
+    serialized.push(json)
     if (event.eventId !== undefined) {
       if (seen.has(event.eventId)) return yield* invalid(`event id ${event.eventId} appears twice in one append`)
       seen.add(event.eventId)
     }
   }
+  return serialized
 })
 
 const containsNul = (value: unknown): boolean => {

@@ -191,7 +191,11 @@ export const make = Effect.gen(function* () {
       ON CONFLICT (stream_id) DO NOTHING
       RETURNING version`
 
-  const valuesOf = (events: ReadonlyArray<EventStore.IdentifiedEvent>, offset: number) =>
+  const valuesOf = (
+    events: ReadonlyArray<EventStore.IdentifiedEvent>,
+    offset: number,
+    serialized: ReadonlyArray<EventStore.SerializedEvent>
+  ) =>
     sql.join(
       ", ",
       false
@@ -199,7 +203,7 @@ export const make = Effect.gen(function* () {
       events.map(
         (event, index) =>
           sql`(${offset + index + 1}::int, ${event.eventId}::uuid, ${event.type}::text, ${event.schemaVersion}::int,
-            ${JSON.stringify(event.data)}::jsonb, ${JSON.stringify(event.metadata)}::jsonb)`
+            ${serialized[offset + index]?.data}::jsonb, ${serialized[offset + index]?.metadata}::jsonb)`
       )
     )
 
@@ -209,14 +213,15 @@ export const make = Effect.gen(function* () {
     streamType: string,
     expected: ExpectedVersion.ExpectedVersion,
     total: number,
-    chunk: ReadonlyArray<EventStore.IdentifiedEvent>
+    chunk: ReadonlyArray<EventStore.IdentifiedEvent>,
+    serialized: ReadonlyArray<EventStore.SerializedEvent>
   ) => sql`WITH stream_lock AS (SELECT pg_advisory_xact_lock(${streamLockClass}::int, hashtext(${streamId}))),
     bump AS (${bumpStream(streamId, streamType, expected, total)}),
     inserted AS (
       INSERT INTO ${eventsTable} (stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)
       SELECT ${streamId}, ${streamType}, bump.version - ${total}::int + v.ordinal,
         v.event_id, v.event_type, v.schema_version, v.data, v.metadata
-      FROM bump CROSS JOIN (VALUES ${valuesOf(chunk, 0)}) AS v(ordinal, event_id, event_type, schema_version, data, metadata)
+      FROM bump CROSS JOIN (VALUES ${valuesOf(chunk, 0, serialized)}) AS v(ordinal, event_id, event_type, schema_version, data, metadata)
       RETURNING global_position, transaction_id, event_id, version
     ),
     notified AS (
@@ -234,11 +239,12 @@ export const make = Effect.gen(function* () {
     streamType: string,
     firstVersion: number,
     chunk: ReadonlyArray<EventStore.IdentifiedEvent>,
-    offset: number
+    offset: number,
+    serialized: ReadonlyArray<EventStore.SerializedEvent>
   ) => sql`INSERT INTO ${eventsTable} (stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)
     SELECT ${streamId}, ${streamType}, ${firstVersion - 1}::int + v.ordinal,
       v.event_id, v.event_type, v.schema_version, v.data, v.metadata
-    FROM (VALUES ${valuesOf(chunk, offset)}) AS v(ordinal, event_id, event_type, schema_version, data, metadata)
+    FROM (VALUES ${valuesOf(chunk, offset, serialized)}) AS v(ordinal, event_id, event_type, schema_version, data, metadata)
     RETURNING global_position, transaction_id::text AS transaction_id, event_id::text AS event_id, version`
 
   /** Why an append matched no stream row: another stream type, or another version. */
@@ -269,12 +275,13 @@ export const make = Effect.gen(function* () {
     streamId: string,
     expected: ExpectedVersion.ExpectedVersion,
     events: ReadonlyArray<EventStore.IdentifiedEvent>,
+    serialized: ReadonlyArray<EventStore.SerializedEvent>,
     streamType: string
   ) {
     const first = events.slice(0, rowsPerStatement)
     const inserted: Array<Schema.Schema.Type<typeof InsertedRows>[number]> = []
     while (inserted.length === 0) {
-      const rows = yield* appendStatement(streamId, streamType, expected, events.length, first).pipe(
+      const rows = yield* appendStatement(streamId, streamType, expected, events.length, first, serialized).pipe(
         Effect.flatMap(Schema.decodeUnknownEffect(InsertedRows))
       )
       if (rows.length === 0) yield* diagnose(streamId, streamType, expected)
@@ -283,7 +290,7 @@ export const make = Effect.gen(function* () {
     const firstVersion = (inserted[0] as (typeof inserted)[number]).version
     for (let offset = rowsPerStatement; offset < events.length; offset += rowsPerStatement) {
       const chunk = events.slice(offset, offset + rowsPerStatement)
-      const rows = yield* insertChunk(streamId, streamType, firstVersion, chunk, offset).pipe(
+      const rows = yield* insertChunk(streamId, streamType, firstVersion, chunk, offset, serialized).pipe(
         Effect.flatMap(Schema.decodeUnknownEffect(InsertedRows))
       )
       inserted.push(...rows)
@@ -297,7 +304,7 @@ export const make = Effect.gen(function* () {
     events: ReadonlyArray<EventEnvelope.NewEvent>,
     options: EventStore.AppendOptions
   ) {
-    yield* EventStore.validateAppend(streamId, events, options)
+    const serialized = yield* EventStore.validateAppend(streamId, events, options)
     const callerGaveIds = events.some((event) => event.eventId !== undefined)
     const withIds = yield* EventStore.withEventIds(events)
 
@@ -305,7 +312,7 @@ export const make = Effect.gen(function* () {
       const earlier = yield* findEarlierAppend(streamId, withIds)
       if (Option.isSome(earlier)) return earlier.value
     }
-    const result = yield* appendOnce(streamId, expected, events, options, withIds, callerGaveIds)
+    const result = yield* appendOnce(streamId, expected, events, options, withIds, serialized, callerGaveIds)
     // announcements wait for the commit of any transaction the append runs in
     const committed = { streamType: options.streamType, position: result.lastPosition }
     if (Option.isSome(signal)) yield* sql.afterCommit(signal.value.publish(committed))
@@ -319,6 +326,7 @@ export const make = Effect.gen(function* () {
     events: ReadonlyArray<EventEnvelope.NewEvent>,
     options: EventStore.AppendOptions,
     withIds: ReadonlyArray<EventStore.IdentifiedEvent>,
+    serialized: ReadonlyArray<EventStore.SerializedEvent>,
     callerGaveIds: boolean
   ) {
     const recordedFrom = (inserted: ReadonlyArray<Schema.Schema.Type<typeof InsertedRows>[number]>) => {
@@ -333,7 +341,7 @@ export const make = Effect.gen(function* () {
         })
       })
     }
-    const written = Effect.map(write(streamId, expected, withIds, options.streamType), recordedFrom)
+    const written = Effect.map(write(streamId, expected, withIds, serialized, options.streamType), recordedFrom)
     const recorded = yield* (events.length > rowsPerStatement ? sql.withTransaction(written) : written).pipe(
       Effect.catchTag("SqlError", (error) =>
         isEventIdViolation(error)
