@@ -111,6 +111,17 @@ export class InfrastructureError extends Schema.TaggedError<InfrastructureError>
 }
 
 /**
+ * Wrap a storage or transport failure as an `InfrastructureError` of `operation` (for `Effect.mapError`).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const infrastructure =
+  (operation: string) =>
+  (cause: unknown): InfrastructureError =>
+    new InfrastructureError({ operation, cause })
+
+/**
  * The domain said no. `rejection` is the domain's own typed error, so callers can match on it.
  *
  * @category errors

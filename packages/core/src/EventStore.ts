@@ -59,16 +59,26 @@ export interface ReadStreamOptions {
 }
 
 /**
+ * Which part of the global log a head or count query looks at: only these stream types and/or
+ * event types (an empty list matches nothing; absent matches everything).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface LogFilter {
+  readonly streamTypes?: ReadonlyArray<string> | undefined
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+}
+
+/**
  * @category models
  * @since 0.1.0
  */
-export interface ReadAllOptions {
+export interface ReadAllOptions extends LogFilter {
   /** Read events after this position (exclusive). Default: the start of the log. */
   readonly after?: Position | undefined
   /** How many rows one page fetches; memory stays bounded by it. */
   readonly batchSize?: number | undefined
-  readonly streamTypes?: ReadonlyArray<string> | undefined
-  readonly eventTypes?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -101,6 +111,15 @@ export class EventStore extends Context.Service<
     readonly streamVersion: (streamId: string) => Effect.Effect<number, InfrastructureError>
     /** The stored event with this id, if any. */
     readonly findEvent: (eventId: string) => Effect.Effect<Option.Option<RecordedEvent>, InfrastructureError>
+    /** The last event a gap-safe reader can see now (Position.start when none): where "start from the end" begins. */
+    readonly headPosition: (filter?: LogFilter) => Effect.Effect<Position, InfrastructureError>
+    /** The last committed event, visible to a gap-safe reader or not yet (read-your-writes targets; never a start position). */
+    readonly lastCommittedPosition: (filter?: LogFilter) => Effect.Effect<Position, InfrastructureError>
+    /** Committed events after `after` (including those still below an open transaction), and the time the oldest was recorded. */
+    readonly countAfter: (
+      after: Position,
+      filter?: LogFilter
+    ) => Effect.Effect<{ readonly events: number; readonly oldest: Option.Option<Date> }, InfrastructureError>
   }
 >()("@eventline/core/EventStore") {}
 

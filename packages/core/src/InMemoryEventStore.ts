@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Option, Stream } from "effect"
+import { Clock, Effect, Layer, Option, Stream } from "effect"
 import { CommitSignal } from "./CommitSignal.ts"
 import { ConcurrencyConflict, DuplicateEventId, InvalidEvent, StreamNotFound } from "./Errors.ts"
 import type { NewEvent, RecordedEvent } from "./EventEnvelope.ts"
@@ -17,6 +17,7 @@ import {
   defaultBatchSize,
   EventStore,
   earlierAppend,
+  type LogFilter,
   type ReadAllOptions,
   type ReadStreamOptions,
   recordedEvent,
@@ -25,6 +26,15 @@ import {
 } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import * as Position from "./Position.ts"
+
+/** A predicate for the events a filter selects. */
+const matcher = (filter?: LogFilter) => {
+  const streamTypes = filter?.streamTypes === undefined ? undefined : new Set(filter.streamTypes)
+  const eventTypes = filter?.eventTypes === undefined ? undefined : new Set(filter.eventTypes)
+  return (event: RecordedEvent) =>
+    (streamTypes === undefined || streamTypes.has(event.streamType)) &&
+    (eventTypes === undefined || eventTypes.has(event.type))
+}
 
 interface StreamRecord {
   readonly streamType: string
@@ -39,6 +49,8 @@ export const make = Effect.gen(function* () {
   // wake-ups go to the signal present when the store is built (if any)
   const signal = yield* Effect.serviceOption(CommitSignal)
   const log: Array<RecordedEvent> = []
+  // when each event of the log was recorded (same index), for the age of a backlog
+  const recordedAt: Array<number> = []
   const streams = new Map<string, StreamRecord>()
   const byEventId = new Map<string, RecordedEvent>()
 
@@ -66,6 +78,7 @@ export const make = Effect.gen(function* () {
       return yield* new ConcurrencyConflict({ streamId, expected: ExpectedVersion.format(expected), actual: current })
     }
     const target = stream ?? { streamType: options.streamType, events: [] }
+    const now = yield* Clock.currentTimeMillis
     const recorded = withIds.map((event, index) => {
       const global = BigInt(log.length + index + 1)
       return recordedEvent(event, {
@@ -80,6 +93,7 @@ export const make = Effect.gen(function* () {
     for (const event of recorded) {
       target.events.push(event)
       log.push(event)
+      recordedAt.push(now)
       byEventId.set(event.eventId, event)
     }
     const result = appendResult(recorded)
@@ -108,11 +122,7 @@ export const make = Effect.gen(function* () {
     Stream.suspend(() => {
       const head = log.length
       const batchSize = options?.batchSize ?? defaultBatchSize
-      const streamTypes = options?.streamTypes === undefined ? undefined : new Set(options.streamTypes)
-      const eventTypes = options?.eventTypes === undefined ? undefined : new Set(options.eventTypes)
-      const matches = (event: RecordedEvent) =>
-        (streamTypes === undefined || streamTypes.has(event.streamType)) &&
-        (eventTypes === undefined || eventTypes.has(event.type))
+      const matches = matcher(options)
       const start = options?.after === undefined ? 0 : Number(Position.globalPosition(options.after))
       return Stream.paginate(start, (from) => {
         const to = Math.min(from + batchSize, head)
@@ -125,7 +135,38 @@ export const make = Effect.gen(function* () {
 
   const findEvent = (eventId: string) => Effect.sync(() => Option.fromNullishOr(byEventId.get(eventId.toLowerCase())))
 
-  return EventStore.of({ append, readStream, readAll, streamVersion, findEvent })
+  // every append commits at once, so what is committed is what a reader sees: both heads agree
+  const lastPosition = (filter?: LogFilter) =>
+    Effect.sync(() => {
+      const matches = matcher(filter)
+      return log.findLast(matches)?.position ?? Position.start
+    })
+
+  const countAfter = (after: Position.Position, filter?: LogFilter) =>
+    Effect.sync(() => {
+      const matches = matcher(filter)
+      let events = 0
+      let oldest: number | undefined
+      // positions are (n, n) for the n-th event: everything after `after` is a suffix of the log
+      for (let index = Number(Position.globalPosition(after)); index < log.length; index++) {
+        if (matches(log[index] as RecordedEvent)) {
+          events++
+          oldest = Math.min(oldest ?? Number.POSITIVE_INFINITY, recordedAt[index] as number)
+        }
+      }
+      return { events, oldest: Option.map(Option.fromUndefinedOr(oldest), (millis) => new Date(millis)) }
+    })
+
+  return EventStore.of({
+    append,
+    readStream,
+    readAll,
+    streamVersion,
+    findEvent,
+    headPosition: lastPosition,
+    lastCommittedPosition: lastPosition,
+    countAfter
+  })
 })
 
 /**

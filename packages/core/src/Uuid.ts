@@ -3,14 +3,19 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect } from "effect"
-import { uuidV7, uuidV8FromName } from "./internal/uuid.ts"
+import type { Effect } from "effect"
+import { SecureRandom } from "effect/crypto"
+import { randomBytes, uuidV8FromName } from "./internal/uuid.ts"
+
+// effect's generator: RFC 9562 v7 from the fiber's Clock, with a counter that keeps the ids of
+// this process in generation order (also within one millisecond)
+const secureRandom = SecureRandom.make(randomBytes)
 
 /**
  * @category constructors
  * @since 0.1.0
  */
-export const makeV7: Effect.Effect<string> = Effect.map(Clock.currentTimeMillis, uuidV7)
+export const makeV7: Effect.Effect<string> = secureRandom.uuidV7()
 
 /**
  * A deterministic id (UUID version 8, from SHA-256): the same parts always give the same id.

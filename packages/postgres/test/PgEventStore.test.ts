@@ -163,6 +163,50 @@ describe.skipIf(!available)("PgEventStore on PostgreSQL 15", () => {
     )
 
     it.effect(
+      "headPosition stays below a transaction held open; lastCommittedPosition does not",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const sql = yield* SqlClient.SqlClient
+          const filter = { streamTypes: ["HeldOpen"] }
+          assert.strictEqual(yield* store.headPosition(filter), Position.start)
+
+          // A: appends inside a transaction and holds it open
+          const appendedA = yield* Deferred.make<void>()
+          const commitA = yield* Deferred.make<void>()
+          const transactionA = yield* Effect.forkChild(
+            sql.withTransaction(
+              Effect.gen(function* () {
+                yield* store.append("held-a", ExpectedVersion.NoStream, [event("FromA")], { streamType: "HeldOpen" })
+                yield* Deferred.succeed(appendedA, undefined)
+                yield* Deferred.await(commitA)
+              })
+            )
+          )
+          yield* Deferred.await(appendedA)
+
+          // B: commits on another connection after A took its transaction id
+          const b = yield* store.append("held-b", ExpectedVersion.NoStream, [event("FromB")], {
+            streamType: "HeldOpen"
+          })
+          assert.strictEqual(yield* store.headPosition(filter), Position.start, "a gap-safe reader cannot see B yet")
+          assert.strictEqual(yield* store.lastCommittedPosition(filter), b.lastPosition, "B is committed")
+          const backlog = yield* store.countAfter(Position.start, filter)
+          assert.strictEqual(backlog.events, 1, "B counts; A is not committed")
+
+          yield* Deferred.succeed(commitA, undefined)
+          yield* Fiber.join(transactionA)
+          const head = yield* store
+            .headPosition(filter)
+            .pipe(Effect.repeat({ until: (head) => head === b.lastPosition, schedule: Schedule.spaced("20 millis") }))
+          assert.strictEqual(head, b.lastPosition)
+          assert.strictEqual(yield* store.lastCommittedPosition(filter), b.lastPosition)
+          assert.strictEqual((yield* store.countAfter(Position.start, filter)).events, 2)
+        }),
+      60_000
+    )
+
+    it.effect(
       "gap safety under load: a reader following the log with checkpoints sees every event exactly once",
       () =>
         Effect.gen(function* () {

@@ -666,6 +666,89 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventSto
     )
 
     it.effect(
+      "headPosition and lastCommittedPosition: the last event the filter selects, Position.start when none",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const orderType = yield* unique("HeadT")
+          const otherType = yield* unique("OtherT")
+          const none = { streamTypes: [orderType] }
+          assert.strictEqual(yield* store.headPosition(none), Position.start)
+          assert.strictEqual(yield* store.lastCommittedPosition(none), Position.start)
+
+          const created = yield* store.append(yield* unique("h"), ExpectedVersion.NoStream, [event("Created")], {
+            streamType: orderType
+          })
+          const confirmed = yield* store.append(yield* unique("h"), ExpectedVersion.NoStream, [event("Confirmed")], {
+            streamType: orderType
+          })
+          const other = yield* store.append(yield* unique("h"), ExpectedVersion.NoStream, [event("Created")], {
+            streamType: otherType
+          })
+
+          // committed is committed at once; a gap-safe reader may wait for older transactions elsewhere
+          assert.strictEqual(yield* store.lastCommittedPosition({ streamTypes: [orderType] }), confirmed.lastPosition)
+          const head = yield* store.headPosition({ streamTypes: [orderType] }).pipe(
+            Effect.repeat({
+              until: (head) => head === confirmed.lastPosition,
+              schedule: Schedule.spaced("20 millis").pipe(Schedule.upTo({ duration: "10 seconds" }))
+            })
+          )
+          assert.strictEqual(head, confirmed.lastPosition)
+          const createdOnly = { streamTypes: [orderType], eventTypes: ["Created"] }
+          assert.strictEqual(yield* store.lastCommittedPosition(createdOnly), created.lastPosition)
+          assert.strictEqual(yield* store.headPosition(createdOnly), created.lastPosition)
+          const both = { streamTypes: [orderType, otherType] }
+          assert.strictEqual(yield* store.lastCommittedPosition(both), other.lastPosition)
+          assert.strictEqual(yield* store.lastCommittedPosition({ streamTypes: [] }), Position.start)
+          assert.strictEqual(yield* store.headPosition({ eventTypes: [] }), Position.start)
+          // unfiltered: at least as far as our last append (other tests append too)
+          assert.isAtLeast(Position.compare(yield* store.lastCommittedPosition(), other.lastPosition), 0)
+          assert.isAtLeast(Position.compare(yield* store.headPosition(), head), 0)
+        }),
+      timeout
+    )
+
+    it.effect(
+      "countAfter counts the committed events after a position, and when the oldest was recorded",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const streamType = yield* unique("CountT")
+          const filter = { streamTypes: [streamType] }
+          assert.deepStrictEqual(yield* store.countAfter(Position.start, filter), { events: 0, oldest: Option.none() })
+
+          const before = Date.now()
+          const first = yield* store.append(yield* unique("c"), ExpectedVersion.NoStream, [event("A"), event("B")], {
+            streamType
+          })
+          const second = yield* store.append(yield* unique("c"), ExpectedVersion.NoStream, [event("A")], { streamType })
+          const after = Date.now()
+
+          const all = yield* store.countAfter(Position.start, filter)
+          assert.strictEqual(all.events, 3)
+          assert.isTrue(Option.isSome(all.oldest))
+          if (Option.isSome(all.oldest)) {
+            // the store's clock (a database server's, maybe) may differ a little from ours
+            assert.isAtLeast(all.oldest.value.getTime(), before - 5_000)
+            assert.isAtMost(all.oldest.value.getTime(), after + 5_000)
+          }
+          assert.strictEqual((yield* store.countAfter(first.firstPosition, filter)).events, 2)
+          assert.strictEqual((yield* store.countAfter(first.lastPosition, filter)).events, 1)
+          assert.deepStrictEqual(yield* store.countAfter(second.lastPosition, filter), {
+            events: 0,
+            oldest: Option.none()
+          })
+          assert.strictEqual((yield* store.countAfter(Position.start, { ...filter, eventTypes: ["A"] })).events, 2)
+          assert.strictEqual((yield* store.countAfter(first.lastPosition, { ...filter, eventTypes: ["B"] })).events, 0)
+          assert.strictEqual((yield* store.countAfter(Position.start, { streamTypes: [] })).events, 0)
+          // unfiltered: at least ours (other tests append too)
+          assert.isAtLeast((yield* store.countAfter(first.firstPosition)).events, 2)
+        }),
+      timeout
+    )
+
+    it.effect(
       "the global log agrees with every stream: positions increase and each stream appears in version order",
       () =>
         Effect.gen(function* () {

@@ -1,0 +1,234 @@
+/**
+ * The SQL that reads the event store: a stream's pages, the global log in gap-safe order, single
+ * events, a stream's version, and the heads and backlog of the log.
+ *
+ * The global log is read in (transaction_id, global_position) order, only below the oldest
+ * transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): an event whose
+ * transaction commits late can never be skipped by a reader that already moved past it.
+ */
+import { Errors, type EventEnvelope, type EventStore, Position } from "@eventline/core"
+import { Effect, Option, Schema } from "effect"
+import { SqlClient, SqlSchema } from "effect/sql"
+import type { Fragment } from "effect/sql/Statement"
+
+/** An event row as the reads select it (see `eventColumns`). */
+export const EventRow = Schema.Struct({
+  global_position: Schema.BigInt,
+  transaction_id: Schema.String,
+  stream_id: Schema.String,
+  stream_type: Schema.String,
+  version: Schema.Int,
+  event_id: Schema.String,
+  event_type: Schema.String,
+  schema_version: Schema.Int,
+  data: Schema.Json,
+  // rows were validated when they were appended; decoding checks their shape, not every rule again
+  metadata: Schema.Record(Schema.String, Schema.Json)
+})
+export type EventRow = typeof EventRow.Type
+
+const PositionRow = Schema.Struct({ transaction_id: Schema.String, global_position: Schema.BigInt })
+const CountRow = Schema.Struct({ events: Schema.BigInt, oldest: Schema.OptionFromNullOr(Schema.Date) })
+const StreamRow = Schema.Struct({ version: Schema.Int, stream_type: Schema.String })
+
+const FilterRequest = Schema.Struct({
+  streamTypes: Schema.optional(Schema.Array(Schema.String)),
+  eventTypes: Schema.optional(Schema.Array(Schema.String))
+})
+const LogRequest = Schema.Struct({ after: Position.Position, ...FilterRequest.fields })
+const StreamPageRequest = Schema.Struct({
+  streamId: Schema.String,
+  from: Schema.Int,
+  head: Schema.Int,
+  limit: Schema.Int,
+  backward: Schema.Boolean
+})
+
+/** The columns every event read selects, with ids as text. */
+export const eventColumns = (alias: string) =>
+  `${alias}.global_position, ${alias}.transaction_id::text AS transaction_id, ${alias}.stream_id, ${alias}.stream_type,
+   ${alias}.version, ${alias}.event_id::text AS event_id, ${alias}.event_type, ${alias}.schema_version,
+   ${alias}.data, ${alias}.metadata`
+
+/** The row as the envelope the store hands out. */
+export const toRecorded = (row: EventRow): EventEnvelope.RecordedEvent => ({
+  eventId: row.event_id,
+  streamId: row.stream_id,
+  streamType: row.stream_type,
+  type: row.event_type,
+  schemaVersion: row.schema_version,
+  data: row.data,
+  metadata: row.metadata as EventEnvelope.EventMetadata,
+  version: row.version,
+  position: Position.make(BigInt(row.transaction_id), row.global_position)
+})
+
+const toPosition = (row: typeof PositionRow.Type): Position.Position =>
+  Position.make(BigInt(row.transaction_id), row.global_position)
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** The read statements over the tables of `schema`. */
+export const make = Effect.fnUntraced(function* (schema: string) {
+  const sql = yield* SqlClient.SqlClient
+  const streamsTable = sql(`${schema}.streams`)
+  const eventsTable = sql(`${schema}.events`)
+  const columns = sql.literal(eventColumns("e"))
+
+  /** `e.stream_type IN (...) AND e.event_type IN (...)`; an empty list matches nothing. */
+  const filterOf = (filter: EventStore.LogFilter): Fragment => {
+    const clauses: Array<Fragment> = []
+    if (filter.streamTypes !== undefined) {
+      clauses.push(filter.streamTypes.length === 0 ? sql`false` : sql`e.stream_type IN ${sql.in(filter.streamTypes)}`)
+    }
+    if (filter.eventTypes !== undefined) {
+      clauses.push(filter.eventTypes.length === 0 ? sql`false` : sql`e.event_type IN ${sql.in(filter.eventTypes)}`)
+    }
+    return clauses.length === 0 ? sql`true` : sql.and(clauses)
+  }
+
+  const afterPosition = (after: string) => {
+    const position = after as Position.Position
+    return sql`(e.transaction_id, e.global_position) >
+      (${Position.transactionId(position).toString()}::xid8, ${Position.globalPosition(position).toString()}::bigint)`
+  }
+
+  /** Stored events with these ids (uuid text), in no particular order. */
+  const byEventIds = SqlSchema.findAll({
+    Request: Schema.Array(Schema.String),
+    Result: EventRow,
+    // compare as uuid, not as text: the unique index on event_id answers it (a text cast scans the log)
+    execute: (ids) =>
+      sql`SELECT ${columns} FROM ${eventsTable} e
+        WHERE e.event_id IN (${sql.join(", ", false)(ids.map((id) => sql`${id}::uuid`))})`
+  })
+
+  const eventsByIds = (ids: ReadonlyArray<string>) => byEventIds(ids).pipe(Effect.map((rows) => rows.map(toRecorded)))
+
+  const streamRow = SqlSchema.findOneOption({
+    Request: Schema.String,
+    Result: StreamRow,
+    execute: (streamId) => sql`SELECT version, stream_type FROM ${streamsTable} WHERE stream_id = ${streamId}`
+  })
+
+  const streamVersion = (streamId: string) =>
+    streamRow(streamId).pipe(
+      Effect.map(Option.match({ onNone: () => 0, onSome: (row) => row.version })),
+      Effect.mapError(Errors.infrastructure("streamVersion"))
+    )
+
+  const streamPage = SqlSchema.findAll({
+    Request: StreamPageRequest,
+    Result: EventRow,
+    execute: ({ backward, from, head, limit, streamId }) =>
+      backward
+        ? sql`SELECT ${columns} FROM ${eventsTable} e
+            WHERE e.stream_id = ${streamId} AND e.version <= ${from}
+            ORDER BY e.version DESC LIMIT ${limit}`
+        : sql`SELECT ${columns} FROM ${eventsTable} e
+            WHERE e.stream_id = ${streamId} AND e.version >= ${from} AND e.version <= ${head}
+            ORDER BY e.version LIMIT ${limit}`
+  })
+
+  /** One page of a stream: `limit` events from version `from` on (down, when backward), up to `head`. */
+  const readStreamPage = (request: typeof StreamPageRequest.Type) =>
+    streamPage(request).pipe(
+      Effect.map((rows) => rows.map(toRecorded)),
+      Effect.mapError(Errors.infrastructure("readStream"))
+    )
+
+  const logPage = SqlSchema.findAll({
+    Request: Schema.Struct({ ...LogRequest.fields, limit: Schema.Int }),
+    Result: EventRow,
+    execute: ({ after, limit, ...filter }) =>
+      sql`SELECT ${columns} FROM ${eventsTable} e
+        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          AND ${afterPosition(after)}
+          AND ${filterOf(filter)}
+        ORDER BY e.transaction_id, e.global_position
+        LIMIT ${limit}`
+  })
+
+  /** One page of the global log after `after`, below the horizon of open transactions. */
+  const readLogPage = (after: Position.Position, limit: number, filter: EventStore.LogFilter) =>
+    logPage({ after, limit, streamTypes: filter.streamTypes, eventTypes: filter.eventTypes }).pipe(
+      Effect.map((rows) => rows.map(toRecorded)),
+      Effect.mapError(Errors.infrastructure("readAll"))
+    )
+
+  const findEvent = (eventId: string) =>
+    uuidPattern.test(eventId)
+      ? eventsByIds([eventId]).pipe(
+          Effect.map((events) => Option.fromNullishOr(events[0])),
+          Effect.mapError(Errors.infrastructure("findEvent"))
+        )
+      : Effect.succeedNone
+
+  const head = SqlSchema.findOneOption({
+    Request: FilterRequest,
+    Result: PositionRow,
+    execute: (filter) =>
+      sql`SELECT e.transaction_id::text AS transaction_id, e.global_position FROM ${eventsTable} e
+        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AND ${filterOf(filter)}
+        ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1`
+  })
+
+  const lastCommitted = SqlSchema.findOneOption({
+    Request: FilterRequest,
+    Result: PositionRow,
+    execute: (filter) =>
+      sql`SELECT e.transaction_id::text AS transaction_id, e.global_position FROM ${eventsTable} e
+        WHERE ${filterOf(filter)}
+        ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1`
+  })
+
+  const count = SqlSchema.findOne({
+    Request: LogRequest,
+    Result: CountRow,
+    execute: ({ after, ...filter }) =>
+      sql`SELECT count(*) AS events, min(e.created_at) AS oldest FROM ${eventsTable} e
+        WHERE ${afterPosition(after)} AND ${filterOf(filter)}`
+  })
+
+  const filterRequest = (filter?: EventStore.LogFilter) => ({
+    streamTypes: filter?.streamTypes,
+    eventTypes: filter?.eventTypes
+  })
+
+  /** The last event a gap-safe reader can see now (`Position.start` when none). */
+  const headPosition = (filter?: EventStore.LogFilter) =>
+    head(filterRequest(filter)).pipe(
+      Effect.map(Option.match({ onNone: () => Position.start, onSome: toPosition })),
+      Effect.mapError(Errors.infrastructure("headPosition"))
+    )
+
+  /**
+   * The last committed event, visible to a gap-safe reader or not yet (an older transaction is
+   * still open). Never a start position: starting there would skip what the open transaction
+   * commits later.
+   */
+  const lastCommittedPosition = (filter?: EventStore.LogFilter) =>
+    lastCommitted(filterRequest(filter)).pipe(
+      Effect.map(Option.match({ onNone: () => Position.start, onSome: toPosition })),
+      Effect.mapError(Errors.infrastructure("lastCommittedPosition"))
+    )
+
+  /** Committed events after `after`, including those still waiting below the horizon. */
+  const countAfter = (after: Position.Position, filter?: EventStore.LogFilter) =>
+    count({ after, ...filterRequest(filter) }).pipe(
+      Effect.map((row) => ({ events: Number(row.events), oldest: row.oldest })),
+      Effect.mapError(Errors.infrastructure("countAfter"))
+    )
+
+  return {
+    eventsByIds,
+    streamRow,
+    streamVersion,
+    readStreamPage,
+    readLogPage,
+    findEvent,
+    headPosition,
+    lastCommittedPosition,
+    countAfter
+  } as const
+})
