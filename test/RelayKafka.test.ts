@@ -6,24 +6,16 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { assert, describe, layer } from "@effect/vitest"
-import { type EventEnvelope, EventStore, ExpectedVersion } from "@eventline/core"
-import { PgStore } from "@eventline/postgres"
+import { EventBus, type EventEnvelope, EventStore, ExpectedVersion, Relay } from "@eventline/core"
+import { EnvelopeCodec, KafkaClient, KafkaEventBus, KafkaProducer } from "@eventline/kafka"
+import { PgProcessedEvents, PgStore } from "@eventline/postgres"
 import { TestEnvironment } from "@eventline/testing"
 import { Effect, Exit, Layer, Ref, Schedule, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
-import {
-  EnvelopeCodec,
-  EventBus,
-  KafkaClient,
-  KafkaEventBus,
-  KafkaProducer,
-  ProcessedEvents,
-  Relay
-} from "../src/index.ts"
-import { brokers, fastGroup, howToProvideKafka, QuietLogs, unique } from "./utils.ts"
+import { brokers, fastGroup, howToProvideKafka, QuietLogs, unique } from "../packages/kafka/test/utils.ts"
 
 const run = promisify(execFile)
-const scripts = fileURLToPath(new URL("../../../scripts/kafka/", import.meta.url))
+const scripts = fileURLToPath(new URL("../scripts/kafka/", import.meta.url))
 
 const event = (type: string, data: EventEnvelope.NewEvent["data"]): EventEnvelope.NewEvent => ({
   type,
@@ -218,17 +210,16 @@ describe.skipIf(!TestEnvironment.isAvailable("Kafka", brokers, howToProvideKafka
               }
 
               // a consumer with the idempotency helper applies each event once, however often it came
-              yield* ProcessedEvents.migrate({ schema: "relay_test" })
+              const inbox = yield* PgProcessedEvents.make
               const applied = yield* Ref.make(0)
               for (const envelope of received) {
-                yield* ProcessedEvents.once(
+                yield* inbox.once(
                   "relay-test-consumer",
                   envelope.eventId,
                   Effect.andThen(
                     Ref.update(applied, (n) => n + 1),
                     sql`SELECT 1`
-                  ),
-                  { schema: "relay_test" }
+                  )
                 )
               }
               assert.strictEqual(yield* Ref.get(applied), 120)

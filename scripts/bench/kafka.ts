@@ -12,9 +12,9 @@
  */
 import { randomUUID } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
-import { type EventEnvelope, EventStore, ExpectedVersion } from "@eventline/core"
-import { EnvelopeCodec, EventBus, KafkaClient, KafkaEventBus, KafkaProducer, Relay } from "@eventline/kafka"
-import { Migrations, PgCommitSignal, PgEventStore } from "@eventline/postgres"
+import { EventBus, type EventEnvelope, EventStore, ExpectedVersion, Relay } from "@eventline/core"
+import { EnvelopeCodec, KafkaClient, KafkaEventBus, KafkaProducer } from "@eventline/kafka"
+import { Migrations, PgCommitSignal, PgEventStore, PgSubscriptionStores } from "@eventline/postgres"
 import { Clock, Effect, Exit, Fiber, Layer, Redacted, References, Schedule, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 
@@ -194,7 +194,7 @@ const onAdmin = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) => Effe
 const url = new URL(adminUrl)
 url.pathname = `/${database}`
 
-const Store = Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer).pipe(
+const Store = Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer, PgSubscriptionStores.layer).pipe(
   Layer.provideMerge(Migrations.layer),
   Layer.provideMerge(PgClient.layer({ url: Redacted.make(url.toString()), maxConnections: 10 }))
 )

@@ -15,9 +15,16 @@
  */
 import { randomUUID } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
-import { CommandBus, type CommitSignal, type EventEnvelope, EventStore, ExpectedVersion } from "@eventline/core"
-import { OrderAggregate, OrderCommand, OrderReadModel } from "@eventline/orders"
-import { Migrations, PgCommitSignal, PgEventStore, PgStore, Subscription } from "@eventline/postgres"
+import {
+  CommandBus,
+  type CommitSignal,
+  type EventEnvelope,
+  EventStore,
+  ExpectedVersion,
+  Subscription
+} from "@eventline/core"
+import { OrderAggregate, OrderCommand, OrderMigrations, OrderReadModel } from "@eventline/orders"
+import { Migrations, PgCommitSignal, PgEventStore, PgStore, PgSubscriptionStores } from "@eventline/postgres"
 import { Clock, Effect, Exit, Fiber, Layer, Redacted, Ref, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 
@@ -25,7 +32,7 @@ const quick = process.argv.includes("--quick")
 const backendArg = process.argv.find((arg) => arg.startsWith("--backend="))?.split("=")[1] ?? "both"
 const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
-type Services = EventStore.EventStore | CommitSignal.CommitSignal | SqlClient.SqlClient | CommandBus.CommandBus
+type Services = Subscription.Services | CommitSignal.CommitSignal | SqlClient.SqlClient | CommandBus.CommandBus
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0
@@ -162,14 +169,14 @@ const catchUp = (total: number) =>
 const run = (label: string, services: Layer.Layer<Services, unknown>) =>
   Effect.gen(function* () {
     process.stdout.write(`${label}\n`)
-    yield* OrderReadModel.migrate
+    yield* OrderMigrations.run
     yield* latencyRun("steady 200 appends/s", quick ? 3 : 10, 200)
     yield* latencyRun("flat out (16 writers)", quick ? 3 : 10, undefined)
     yield* catchUp(quick ? 10_000 : 100_000)
   }).pipe(Effect.scoped, Effect.provide(services))
 
 const busOver = <E, R>(
-  store: Layer.Layer<EventStore.EventStore | CommitSignal.CommitSignal | SqlClient.SqlClient, E, R>
+  store: Layer.Layer<Subscription.Services | CommitSignal.CommitSignal | SqlClient.SqlClient, E, R>
 ) => CommandBus.layer([CommandBus.fromAggregate(OrderAggregate.OrderAggregate)]).pipe(Layer.provideMerge(store))
 
 const postgres = Effect.gen(function* () {
@@ -185,7 +192,7 @@ const postgres = Effect.gen(function* () {
   const url = new URL(adminUrl)
   url.pathname = `/${database}`
   const client = PgClient.layer({ url: Redacted.make(url.toString()), maxConnections: 10 })
-  const store = Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer).pipe(
+  const store = Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer, PgSubscriptionStores.layer).pipe(
     Layer.provideMerge(Migrations.layer),
     Layer.provideMerge(client)
   )

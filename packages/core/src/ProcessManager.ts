@@ -5,7 +5,7 @@
  * are the events it follows, the deadlines it set (when they come due) and the rejections of the
  * commands it sent, so compensation is just another reaction.
  *
- * Like a decider, it is pure: the runner (`@eventline/postgres/ProcessManagerRunner`) keeps its
+ * Like a decider, it is pure: the runner (`ProcessManagerRunner`) keeps its
  * state durable, derives command ids from the input that caused them (a redelivery never doubles
  * an effect) and stores deadlines so they survive restarts.
  *

@@ -84,8 +84,50 @@ const migrations = (schema: string) => ({
       PRIMARY KEY (process_manager, deadline_id)
     )`
     yield* sql`CREATE INDEX deadlines_due ON ${sql(`${schema}.deadlines`)} (process_manager, due_at) WHERE status = 'pending'`
+  }),
+  "0003_idempotency_keys": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // IF NOT EXISTS: databases where an earlier release created the table at start-up
+    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(`${schema}.idempotency_keys`)} (
+      key text PRIMARY KEY,
+      request_hash text NOT NULL,
+      status text NOT NULL CHECK (status IN ('in_progress', 'completed')),
+      response jsonb,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      locked_until timestamptz
+    )`
+  }),
+  "0004_processed_events": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE IF NOT EXISTS ${sql(`${schema}.processed_events`)} (
+      consumer text NOT NULL,
+      event_id uuid NOT NULL,
+      processed_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (consumer, event_id)
+    )`
   })
 })
+
+/** Create the schema if missing, then run `migrations` tracked in `<schema>.<table>`. */
+const migrateInto = (
+  table: string,
+  migrations: (schema: string) => Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>>
+) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const { schema } = yield* PgStoreConfig
+    yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`.pipe(
+      // two processes creating the schema at once: the loser sees a unique violation; the schema exists
+      Effect.catchIf(
+        (error) => error.reason._tag === "UniqueViolation",
+        () => Effect.void
+      )
+    )
+    return yield* Migrator.make({})({
+      loader: Migrator.fromRecord(migrations(schema)),
+      table: `${schema}.${table}`
+    })
+  })
 
 /**
  * Create the schema and bring its tables up to date. Safe to run from several processes at
@@ -98,21 +140,7 @@ export const run: Effect.Effect<
   ReadonlyArray<readonly [id: number, name: string]>,
   Migrator.MigrationError | SqlError.SqlError,
   SqlClient.SqlClient
-> = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  const { schema } = yield* PgStoreConfig
-  yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(schema)}`.pipe(
-    // two processes creating the schema at once: the loser sees a unique violation; the schema exists
-    Effect.catchIf(
-      (error) => error.reason._tag === "UniqueViolation",
-      () => Effect.void
-    )
-  )
-  return yield* Migrator.make({})({
-    loader: Migrator.fromRecord(migrations(schema)),
-    table: `${schema}.migrations`
-  })
-})
+> = Effect.suspend(() => migrateInto("migrations", migrations))
 
 /**
  * Runs the migrations when the layer is built (at start-up).
@@ -122,3 +150,42 @@ export const run: Effect.Effect<
  */
 export const layer: Layer.Layer<never, Migrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient> =
   Layer.effectDiscard(run)
+
+/**
+ * Versioned migrations of an application's own tables (read models, statistics), run by the same
+ * Migrator as Eventline's, in the store's schema, tracked in their own table
+ * `<schema>.<name>_migrations` so their numbering never collides with Eventline's.
+ *
+ * @example
+ * ```ts
+ * const OrderMigrations = Migrations.layerFor("orders", (schema) => ({
+ *   "0001_read_model": Effect.gen(function* () {
+ *     const sql = yield* SqlClient.SqlClient
+ *     yield* sql`CREATE TABLE ${sql(`${schema}.order_read_models`)} (id text PRIMARY KEY)`
+ *   })
+ * }))
+ * ```
+ *
+ * @category running
+ * @since 0.2.0
+ */
+export const runFor = (
+  name: string,
+  migrations: (schema: string) => Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>>
+): Effect.Effect<
+  ReadonlyArray<readonly [id: number, name: string]>,
+  Migrator.MigrationError | SqlError.SqlError,
+  SqlClient.SqlClient
+> => migrateInto(`${name}_migrations`, migrations)
+
+/**
+ * Runs `runFor(name, migrations)` when the layer is built.
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerFor = (
+  name: string,
+  migrations: (schema: string) => Record<string, Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>>
+): Layer.Layer<never, Migrator.MigrationError | SqlError.SqlError, SqlClient.SqlClient> =>
+  Layer.effectDiscard(runFor(name, migrations))

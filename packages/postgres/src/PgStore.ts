@@ -1,6 +1,7 @@
 /**
- * Ready-made store layers: the event store, the snapshot store and commit wake-ups, migrated at
- * start-up, over PostgreSQL or over the embedded PGlite.
+ * Ready-made store layers: the event store, the snapshot store, commit wake-ups and the
+ * subscription ports (checkpoints, dead letters, deadlines, unit of work), migrated at start-up,
+ * over PostgreSQL or over the embedded PGlite.
  *
  * @since 0.1.0
  */
@@ -13,6 +14,7 @@ import * as PgCommitSignal from "./PgCommitSignal.ts"
 import * as PgEventStore from "./PgEventStore.ts"
 import * as PgliteClient from "./PgliteClient.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
+import * as PgSubscriptionStores from "./PgSubscriptionStores.ts"
 
 /**
  * What the store layers provide.
@@ -24,10 +26,11 @@ export type Services =
   | EventStore.EventStore
   | SnapshotStore.SnapshotStore
   | CommitSignal.CommitSignal
+  | PgSubscriptionStores.Services
   | SqlClient.SqlClient
   | PgClient.PgClient
 
-const stores = Layer.mergeAll(PgEventStore.layer, PgSnapshotStore.layer)
+const stores = Layer.mergeAll(PgEventStore.layer, PgSnapshotStore.layer, PgSubscriptionStores.layer)
 
 /**
  * The embedded store: PGlite in this process, its data in `dataDir` (created if missing) or in
