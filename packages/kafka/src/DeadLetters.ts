@@ -1,110 +1,27 @@
 /**
- * Dead-letter topics: what a parked message carries, and `redrive`, which moves parked
- * messages back to the topics they came from once the cause of their failure is fixed.
- *
- * A message is parked in `<topic>.dlq` with its key, value and headers unchanged, plus the
- * `dlq-*` headers of `Headers` (where it came from, which group gave up on it, why, after how
- * many attempts, since when). Redrive strips the `dlq-*` headers again and counts the redrives
- * in `redrive-count`.
+ * Kafka dead-letter topics: `redrive`, which moves parked messages back to the topics they came
+ * from once the cause of their failure is fixed. What a parked message carries (the `dlq-*`
+ * headers, `<topic>.dlq`) is the same on every bus: see core's `DeadLetterTopic`.
  *
  * @since 0.1.0
  */
-import { DateTime, Deferred, Effect, Exit } from "effect"
+import { DeadLetterTopic, type EventBus } from "@eventline/core"
+import { Deferred, Effect, Exit } from "effect"
 import type { IHeaders } from "kafkajs"
 import { headersToRecord } from "./EnvelopeCodec.ts"
-import type { RedriveOptions, RedriveResult } from "./EventBus.ts"
-import { Abandoned, type LoopMessage, loopOptions, start } from "./internal/consumerLoop.ts"
+import { Abandoned, type GroupOptions, type LoopMessage, loopOptions, start } from "./internal/consumerLoop.ts"
 import { admin, callRetrying, KafkaClient, type KafkaError } from "./KafkaClient.ts"
-import type { GroupOptions } from "./KafkaConsumer.ts"
 import { KafkaProducer } from "./KafkaProducer.ts"
 
-/**
- * The headers of a parked message.
- *
- * @category constants
- * @since 0.1.0
- */
-export const Headers = {
-  /** The topic the message was read from: where redrive sends it back. */
-  originalTopic: "dlq-original-topic",
-  originalPartition: "dlq-original-partition",
-  originalOffset: "dlq-original-offset",
-  /** The consumer group whose handler gave up. */
-  consumerGroup: "dlq-consumer-group",
-  /** The last failure's message. */
-  error: "dlq-error",
-  /** The last failure's tag or class (`UndecodableMessage` for a poison message). */
-  errorType: "dlq-error-type",
-  /** How many times the handler ran (1 for a message that could not be decoded). */
-  attempts: "dlq-attempts",
-  /** When the first attempt failed (ISO-8601). */
-  firstFailureAt: "dlq-first-failure-at",
-  /** When the message was parked (ISO-8601). */
-  deadLetteredAt: "dlq-dead-lettered-at",
-  /** How many times the message was redriven (set by redrive). */
-  redriveCount: "redrive-count"
-} as const
+const { Headers } = DeadLetterTopic
 
-/**
- * The dead-letter topic of a topic: `<topic>.dlq`.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const topicFor = (topic: string): string => `${topic}.dlq`
-
-/**
- * Why and from where a message is parked.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Parking {
-  readonly topic: string
-  readonly partition: number
-  readonly offset: string
-  readonly groupId: string
-  readonly error: string
-  readonly errorType: string
-  readonly attempts: number
-  readonly firstFailureAt: DateTime.Utc
-  readonly deadLetteredAt: DateTime.Utc
-}
-
-/**
- * The `dlq-*` headers of a parked message.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const headers = (parking: Parking): Record<string, string> => ({
-  [Headers.originalTopic]: parking.topic,
-  [Headers.originalPartition]: String(parking.partition),
-  [Headers.originalOffset]: parking.offset,
-  [Headers.consumerGroup]: parking.groupId,
-  [Headers.error]: parking.error,
-  [Headers.errorType]: parking.errorType,
-  [Headers.attempts]: String(parking.attempts),
-  [Headers.firstFailureAt]: DateTime.formatIso(parking.firstFailureAt),
-  [Headers.deadLetteredAt]: DateTime.formatIso(parking.deadLetteredAt)
-})
-
-const isDeadLetterHeader = (name: string): boolean => name.startsWith("dlq-")
-
-/**
- * The headers a redriven message goes back with: the original ones, without `dlq-*`, and
- * `redrive-count` one higher.
- *
- * @category constructors
- * @since 0.1.0
- */
-export const redriveHeaders = (headers: IHeaders): IHeaders => {
+/** `DeadLetterTopic.redriveHeaders` over raw Kafka headers: the other values stay as they were. */
+const redriveHeaders = (headers: IHeaders): IHeaders => {
   const kept: IHeaders = {}
   for (const [name, value] of Object.entries(headers)) {
-    if (!isDeadLetterHeader(name) && name !== Headers.redriveCount) kept[name] = value
+    if (!DeadLetterTopic.isDeadLetterHeader(name) && name !== Headers.redriveCount) kept[name] = value
   }
-  const previous = Number(headersToRecord(headers)[Headers.redriveCount] ?? "0")
-  kept[Headers.redriveCount] = String((Number.isFinite(previous) ? previous : 0) + 1)
+  kept[Headers.redriveCount] = DeadLetterTopic.nextRedriveCount(headersToRecord(headers)[Headers.redriveCount])
   return kept
 }
 
@@ -114,7 +31,7 @@ export const redriveHeaders = (headers: IHeaders): IHeaders => {
  * @category models
  * @since 0.1.0
  */
-export interface KafkaRedriveOptions extends RedriveOptions, GroupOptions {}
+export interface KafkaRedriveOptions extends EventBus.RedriveOptions, GroupOptions {}
 
 /**
  * Move the messages of a Kafka dead-letter topic back to their original topics (from the
@@ -129,7 +46,7 @@ export interface KafkaRedriveOptions extends RedriveOptions, GroupOptions {}
 export const redrive = (
   deadLetterTopic: string,
   options: KafkaRedriveOptions = {}
-): Effect.Effect<RedriveResult, KafkaError, KafkaClient | KafkaProducer> =>
+): Effect.Effect<EventBus.RedriveResult, KafkaError, KafkaClient | KafkaProducer> =>
   Effect.scoped(
     Effect.gen(function* () {
       const { kafka } = yield* KafkaClient
@@ -163,7 +80,7 @@ export const redrive = (
       const caughtUp = () => [...ends].every(([partition, end]) => (positions.get(partition) ?? 0n) >= end)
       let redriven = 0
       let skipped = 0
-      const result = (): RedriveResult => ({ redriven, skipped })
+      const result = (): EventBus.RedriveResult => ({ redriven, skipped })
       if (caughtUp() || maxMessages <= 0) return result()
 
       const finished = yield* Deferred.make<void>()

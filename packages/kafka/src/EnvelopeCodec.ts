@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Errors, EventEnvelope } from "@eventline/core"
+import { Errors, EventBus, EventEnvelope } from "@eventline/core"
 import { DateTime, Effect, Exit, Option, Result, Schema } from "effect"
 import type { IHeaders, Message } from "kafkajs"
 
@@ -37,22 +37,14 @@ export class UndecodableMessage extends Schema.TaggedError<UndecodableMessage>()
 export const EnvelopeJson = Schema.fromJsonString(EventEnvelope.RecordedEvent)
 
 /**
- * The header names written by `encode`.
+ * The header names written by `encode`: those every bus delivers (core's `EventBus.Headers`),
+ * and the value's content type.
  *
  * @category constants
  * @since 0.1.0
  */
 export const Headers = {
-  eventId: "event-id",
-  eventType: "event-type",
-  streamType: "stream-type",
-  schemaVersion: "schema-version",
-  streamVersion: "stream-version",
-  position: "position",
-  correlationId: "correlation-id",
-  causationId: "causation-id",
-  occurredAt: "occurred-at",
-  publishedAt: "published-at",
+  ...EventBus.Headers,
   contentType: "content-type"
 } as const
 
@@ -97,19 +89,7 @@ const encodeAt = (
     const reason = Option.isSome(error) ? error.value.message : "the envelope cannot be encoded"
     return Result.fail(new Errors.InvalidEvent({ streamId: event.streamId, reason }))
   }
-  const headers: Record<string, string> = {
-    [Headers.eventId]: event.eventId,
-    [Headers.eventType]: event.type,
-    [Headers.streamType]: event.streamType,
-    [Headers.schemaVersion]: String(event.schemaVersion),
-    [Headers.streamVersion]: String(event.version),
-    [Headers.position]: event.position,
-    [Headers.correlationId]: event.metadata.correlationId,
-    [Headers.occurredAt]: event.metadata.occurredAt,
-    [Headers.publishedAt]: publishedAt,
-    [Headers.contentType]: "application/json"
-  }
-  if (event.metadata.causationId !== undefined) headers[Headers.causationId] = event.metadata.causationId
+  const headers = { ...EventBus.headersOf(event, publishedAt), [Headers.contentType]: "application/json" }
   return Result.succeed({ key: event.streamId, value: value.value, headers })
 }
 

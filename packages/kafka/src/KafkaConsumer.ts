@@ -2,9 +2,9 @@
  * Kafka consumer groups for Eventline envelopes, at least once.
  *
  * `run` is the runner most code wants: it decodes each message into its envelope, hands it to
- * a handler (`handlers({...})` routes by event type), commits the offset only after the
- * handler succeeded, retries failures in place with backoff and parks what keeps failing (and
- * what cannot be decoded) in the dead-letter topic. `consume` is the lower-level form: a
+ * a handler (core's `EventBus.handlers({...})` routes by event type), commits the offset only
+ * after the handler succeeded, retries failures in place with backoff and parks what keeps
+ * failing (and what cannot be decoded) in the dead-letter topic. `consume` is the lower-level form: a
  * `Stream` of messages, each with an `ack` that commits it.
  *
  * Per partition, messages are handled one at a time, in order (so per key, since the key picks
@@ -14,21 +14,12 @@
  *
  * @since 0.1.0
  */
-import type { EventEnvelope } from "@eventline/core"
+import { DeadLetterTopic, EventBus, type EventEnvelope } from "@eventline/core"
 import { DateTime, Deferred, Effect, Queue, type Result, type Scope, Stream } from "effect"
 import type { KafkaMessage } from "kafkajs"
-import * as DeadLetters from "./DeadLetters.ts"
 import * as EnvelopeCodec from "./EnvelopeCodec.ts"
-import {
-  type Delivery,
-  defaultRetry,
-  type Handler,
-  type Runner,
-  type RunOptions,
-  handlers as routeByType
-} from "./EventBus.ts"
+import type * as Loop from "./internal/consumerLoop.ts"
 import { Abandoned, type Control, type LoopMessage, loopOptions, start } from "./internal/consumerLoop.ts"
-import { handleWithRetries } from "./internal/handling.ts"
 import { admin, callRetrying, KafkaClient, type KafkaError } from "./KafkaClient.ts"
 import { ensureTopics, KafkaProducer } from "./KafkaProducer.ts"
 
@@ -39,38 +30,13 @@ import { ensureTopics, KafkaProducer } from "./KafkaProducer.ts"
  * @category models
  * @since 0.1.0
  */
-export interface GroupOptions {
-  /** Milliseconds without a heartbeat before the broker drops a member. Default 30000. */
-  readonly sessionTimeout?: number | undefined
-  /** Milliseconds the group waits for members to re-join during a rebalance. Default 60000. */
-  readonly rebalanceTimeout?: number | undefined
-  /** Milliseconds between heartbeats (also while a slow message is handled). Default 3000. */
-  readonly heartbeatInterval?: number | undefined
-  /**
-   * Longest wait of one fetch when there is nothing to read. It also bounds how long a stop
-   * waits for the fetch in progress. Default 1000.
-   */
-  readonly maxWaitTimeInMs?: number | undefined
-  /** How many partitions are handled at the same time (each one in order). Default 1. */
-  readonly partitionsConsumedConcurrently?: number | undefined
-  /** Let subscribing create a missing topic (when the broker allows it). Default false. */
-  readonly allowAutoTopicCreation?: boolean | undefined
-}
-
-/**
- * Route envelopes to handlers by event type; unknown types are acknowledged and skipped with a
- * debug log. See `EventBus.handlers`.
- *
- * @category combinators
- * @since 0.1.0
- */
-export const handlers = routeByType
+export type GroupOptions = Loop.GroupOptions
 
 /**
  * @category models
  * @since 0.1.0
  */
-export interface KafkaRunOptions extends RunOptions, GroupOptions {
+export interface KafkaRunOptions extends EventBus.RunOptions, GroupOptions {
   /**
    * Create the missing dead-letter topics at start, with as many partitions as their source
    * topics. Default true.
@@ -78,7 +44,7 @@ export interface KafkaRunOptions extends RunOptions, GroupOptions {
   readonly provisionDeadLetterTopics?: boolean | undefined
 }
 
-const deliveryOf = (message: LoopMessage): Omit<Delivery, "attempt"> => ({
+const deliveryOf = (message: LoopMessage): Omit<EventBus.Delivery, "attempt"> => ({
   topic: message.topic,
   partition: message.partition,
   offset: message.message.offset,
@@ -109,7 +75,7 @@ const provisionDeadLetterTopics = (topics: ReadonlyArray<string>, deadLetterTopi
  *   parked; never before (at least once).
  * - A failing (or dying) handler is retried in place on `options.retry` (default: 100 ms
  *   doubling, jittered, 5 attempts); after the last attempt the message is sent to
- *   `<topic>.dlq` with its key, value and headers unchanged plus the `DeadLetters.Headers`,
+ *   `<topic>.dlq` with its key, value and headers unchanged plus the `DeadLetterTopic.Headers`,
  *   and the runner moves on to the next message.
  * - A message whose value is not an envelope goes to the dead-letter topic at once.
  * - Closing the scope stops gracefully: no new message is started, the one in flight finishes
@@ -123,18 +89,18 @@ const provisionDeadLetterTopics = (topics: ReadonlyArray<string>, deadLetterTopi
 export const run = <E, R>(
   topics: ReadonlyArray<string>,
   groupId: string,
-  handler: Handler<E, R>,
+  handler: EventBus.Handler<E, R>,
   options: KafkaRunOptions = {}
-): Effect.Effect<Runner<KafkaError>, KafkaError, KafkaClient | KafkaProducer | Scope.Scope | R> =>
+): Effect.Effect<EventBus.Runner<KafkaError>, KafkaError, KafkaClient | KafkaProducer | Scope.Scope | R> =>
   Effect.gen(function* () {
     const { kafka } = yield* KafkaClient
     const producer = yield* KafkaProducer
     const context = yield* Effect.context<R>()
-    const deadLetterTopic = options.deadLetterTopic ?? DeadLetters.topicFor
-    const schedule = options.retry ?? defaultRetry
+    const deadLetterTopic = options.deadLetterTopic ?? DeadLetterTopic.topicFor
+    const schedule = options.retry ?? EventBus.defaultRetry
     if (options.provisionDeadLetterTopics ?? true) yield* provisionDeadLetterTopics(topics, deadLetterTopic)
 
-    const park = (message: LoopMessage, failure: Omit<DeadLetters.Parking, "deadLetteredAt" | "groupId">) =>
+    const park = (message: LoopMessage, failure: Omit<DeadLetterTopic.Parking, "deadLetteredAt" | "groupId">) =>
       Effect.gen(function* () {
         const topic = deadLetterTopic(message.topic)
         const deadLetteredAt = yield* DateTime.now
@@ -144,7 +110,7 @@ export const run = <E, R>(
             value: message.message.value,
             headers: {
               ...message.message.headers,
-              ...DeadLetters.headers({ ...failure, groupId, deadLetteredAt })
+              ...DeadLetterTopic.headers({ ...failure, groupId, deadLetteredAt })
             }
           }
         ])
@@ -165,9 +131,13 @@ export const run = <E, R>(
             firstFailureAt: yield* DateTime.now
           })
         }
-        const outcome = yield* handleWithRetries(handler, decoded.success, delivery, schedule, control.stopped).pipe(
-          Effect.provideContext(context)
-        )
+        const outcome = yield* EventBus.handleWithRetries(
+          handler,
+          decoded.success,
+          delivery,
+          schedule,
+          control.stopped
+        ).pipe(Effect.provideContext(context))
         switch (outcome._tag) {
           case "Handled":
             return
@@ -197,7 +167,7 @@ export const run = <E, R>(
  * @since 0.1.0
  */
 export interface Consumed {
-  readonly delivery: Omit<Delivery, "attempt">
+  readonly delivery: Omit<EventBus.Delivery, "attempt">
   /** The raw kafkajs message (key, value, headers, timestamp). */
   readonly message: KafkaMessage
   /** The value decoded into its envelope, or why it could not be. */

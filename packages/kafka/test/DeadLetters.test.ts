@@ -1,56 +1,14 @@
 /**
- * Dead-letter headers, and the Kafka redrive: headerless messages are skipped, `maxMessages`
- * stops early, a second redrive continues where the first stopped, and redriven messages keep
- * their key, value and own headers.
+ * The Kafka redrive: headerless messages are skipped, `maxMessages` stops early, a second
+ * redrive continues where the first stopped, and redriven messages keep their key, value and
+ * own headers. (The dead-letter headers themselves are core's, tested in DeadLetterTopic.test.ts.)
  */
 import { assert, describe, it } from "@effect/vitest"
+import { DeadLetterTopic } from "@eventline/core"
 import { isAvailable } from "@eventline/testing/TestEnvironment"
-import { DateTime, Effect, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import { DeadLetters, KafkaConsumer, KafkaProducer } from "../src/index.ts"
 import { brokers, fastGroup, howToProvideKafka, KafkaTest, scopedTopic, unique } from "./utils.ts"
-
-describe("DeadLetters headers", () => {
-  it("names the dead-letter topic and writes where a message came from and why it failed", () => {
-    assert.strictEqual(DeadLetters.topicFor("orders"), "orders.dlq")
-    assert.deepStrictEqual(
-      DeadLetters.headers({
-        topic: "orders",
-        partition: 2,
-        offset: "41",
-        groupId: "billing",
-        error: "card declined",
-        errorType: "PaymentFailed",
-        attempts: 5,
-        firstFailureAt: DateTime.makeUnsafe("2026-11-27T10:00:00.000Z"),
-        deadLetteredAt: DateTime.makeUnsafe("2026-11-27T10:00:01.500Z")
-      }),
-      {
-        "dlq-original-topic": "orders",
-        "dlq-original-partition": "2",
-        "dlq-original-offset": "41",
-        "dlq-consumer-group": "billing",
-        "dlq-error": "card declined",
-        "dlq-error-type": "PaymentFailed",
-        "dlq-attempts": "5",
-        "dlq-first-failure-at": "2026-11-27T10:00:00.000Z",
-        "dlq-dead-lettered-at": "2026-11-27T10:00:01.500Z"
-      }
-    )
-  })
-
-  it("strips the dlq-* headers on redrive and counts the redrives", () => {
-    const once = DeadLetters.redriveHeaders({
-      "event-id": "e-1",
-      "dlq-original-topic": "orders",
-      "dlq-error": "x"
-    })
-    assert.deepStrictEqual(once, { "event-id": "e-1", "redrive-count": "1" })
-    assert.deepStrictEqual(DeadLetters.redriveHeaders({ ...once, "dlq-attempts": "5" }), {
-      "event-id": "e-1",
-      "redrive-count": "2"
-    })
-  })
-})
 
 describe.skipIf(!isAvailable("Kafka", brokers, howToProvideKafka))("DeadLetters.redrive on Kafka", () => {
   it.live(
@@ -58,12 +16,16 @@ describe.skipIf(!isAvailable("Kafka", brokers, howToProvideKafka))("DeadLetters.
     () =>
       Effect.gen(function* () {
         const topic = yield* scopedTopic("redrive", 1)
-        const deadLetterTopic = DeadLetters.topicFor(topic)
+        const deadLetterTopic = DeadLetterTopic.topicFor(topic)
         const producer = yield* KafkaProducer.KafkaProducer
         const parked = (value: string) => ({
           key: `key-${value}`,
           value,
-          headers: { "x-own": value, [DeadLetters.Headers.originalTopic]: topic, [DeadLetters.Headers.attempts]: "5" }
+          headers: {
+            "x-own": value,
+            [DeadLetterTopic.Headers.originalTopic]: topic,
+            [DeadLetterTopic.Headers.attempts]: "5"
+          }
         })
         yield* producer.send(deadLetterTopic, [{ key: "lost", value: "no header" }, parked("a"), parked("b")])
         const groupId = unique("redrive")
@@ -102,7 +64,7 @@ describe.skipIf(!isAvailable("Kafka", brokers, howToProvideKafka))("DeadLetters.
     () =>
       Effect.gen(function* () {
         const topic = yield* scopedTopic("redrive-empty", 2)
-        const result = yield* DeadLetters.redrive(DeadLetters.topicFor(topic), fastGroup)
+        const result = yield* DeadLetters.redrive(DeadLetterTopic.topicFor(topic), fastGroup)
         assert.deepStrictEqual(result, { redriven: 0, skipped: 0 })
       }).pipe(Effect.provide(KafkaTest)),
     40_000

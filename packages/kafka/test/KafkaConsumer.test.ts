@@ -4,10 +4,10 @@
  * `consume` stream with explicit acks.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { EventEnvelope } from "@eventline/core"
+import { DeadLetterTopic, type EventBus, type EventEnvelope } from "@eventline/core"
 import { isAvailable } from "@eventline/testing/TestEnvironment"
 import { Deferred, Effect, Queue, Random, Stream } from "effect"
-import { DeadLetters, EnvelopeCodec, type EventBus, KafkaClient, KafkaConsumer, KafkaProducer } from "../src/index.ts"
+import { EnvelopeCodec, KafkaClient, KafkaConsumer, KafkaProducer } from "../src/index.ts"
 import { brokers, envelope, fastGroup, howToProvideKafka, KafkaTest, scopedTopic, unique } from "./utils.ts"
 
 const within = "20 seconds"
@@ -74,7 +74,7 @@ describe.skipIf(!isAvailable("Kafka", brokers, howToProvideKafka))("KafkaConsume
         assert.strictEqual(first, good.eventId)
 
         const parked = yield* KafkaConsumer.consume(
-          [DeadLetters.topicFor(topic)],
+          [DeadLetterTopic.topicFor(topic)],
           unique("poison-dlq"),
           fastGroup
         ).pipe(
@@ -88,18 +88,18 @@ describe.skipIf(!isAvailable("Kafka", brokers, howToProvideKafka))("KafkaConsume
         const notEnvelope = byKey.get("poison-2")
         assert.strictEqual(notJson?.message.value?.toString(), "not json")
         assert.strictEqual(notJson?.delivery.headers["x-origin"], "test")
-        assert.strictEqual(notJson?.delivery.headers[DeadLetters.Headers.errorType], "UndecodableMessage")
-        assert.strictEqual(notJson?.delivery.headers[DeadLetters.Headers.attempts], "1")
-        assert.strictEqual(notJson?.delivery.headers[DeadLetters.Headers.originalTopic], topic)
-        assert.strictEqual(notJson?.delivery.headers[DeadLetters.Headers.consumerGroup], groupId)
+        assert.strictEqual(notJson?.delivery.headers[DeadLetterTopic.Headers.errorType], "UndecodableMessage")
+        assert.strictEqual(notJson?.delivery.headers[DeadLetterTopic.Headers.attempts], "1")
+        assert.strictEqual(notJson?.delivery.headers[DeadLetterTopic.Headers.originalTopic], topic)
+        assert.strictEqual(notJson?.delivery.headers[DeadLetterTopic.Headers.consumerGroup], groupId)
         assert.isTrue(notJson?.envelope._tag === "Failure")
         assert.strictEqual(notEnvelope?.message.value?.toString(), JSON.stringify({ hello: "world" }))
-        assert.include(notEnvelope?.delivery.headers[DeadLetters.Headers.error] ?? "", "eventId")
+        assert.include(notEnvelope?.delivery.headers[DeadLetterTopic.Headers.error] ?? "", "eventId")
 
         // the dead-letter topic was made with as many partitions as its source
         const admin = yield* KafkaClient.admin
         const metadata = yield* KafkaClient.call("admin.fetchTopicMetadata", () =>
-          admin.fetchTopicMetadata({ topics: [DeadLetters.topicFor(topic)] })
+          admin.fetchTopicMetadata({ topics: [DeadLetterTopic.topicFor(topic)] })
         )
         assert.strictEqual(metadata.topics[0]?.partitions.length, 2)
       }).pipe(Effect.provide(KafkaTest)),

@@ -2,8 +2,7 @@
  * Helpers for the Kafka suites: the broker from the global setup, the client layers, throwaway
  * topics (created with their dead-letter topics, deleted afterwards) and envelopes to publish.
  */
-import { randomUUID } from "node:crypto"
-import { type EventEnvelope, Position } from "@eventline/core"
+import { EventBusConformance } from "@eventline/testing"
 import { Effect, Layer, References, type Scope } from "effect"
 import { inject } from "vitest"
 import { KafkaClient, KafkaProducer } from "../src/index.ts"
@@ -36,7 +35,7 @@ export const fastGroup = {
 } as const
 
 /** A name no other test (or test run) uses. */
-export const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`
+export const unique = EventBusConformance.unique
 
 /**
  * Create `topic` (and its dead-letter topic) for the test, and delete both when the test's
@@ -66,29 +65,5 @@ export const scopedTopic = (
     return topic
   })
 
-let globalPosition = 0n
-
 /** A recorded event as the store would hand it out. */
-export const envelope = (
-  streamId: string,
-  version: number,
-  type = "OrderCreated",
-  data: EventEnvelope.RecordedEvent["data"] = { n: version }
-): EventEnvelope.RecordedEvent => {
-  globalPosition += 1n
-  return {
-    eventId: randomUUID(),
-    streamId,
-    streamType: "Order",
-    type,
-    schemaVersion: 1,
-    data,
-    metadata: {
-      correlationId: randomUUID(),
-      causationId: randomUUID(),
-      occurredAt: new Date().toISOString()
-    },
-    version,
-    position: Position.make(globalPosition, globalPosition)
-  }
-}
+export const envelope = EventBusConformance.envelope

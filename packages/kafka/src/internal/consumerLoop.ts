@@ -13,7 +13,30 @@
 import { Cause, Data, Deferred, type Duration, Effect, Exit, FiberSet, Option, type Scope } from "effect"
 import type { EachBatchPayload, Kafka, KafkaMessage } from "kafkajs"
 import { call, KafkaError } from "../KafkaClient.ts"
-import type { GroupOptions } from "../KafkaConsumer.ts"
+
+/**
+ * Kafka consumer-group settings, public as `KafkaConsumer.GroupOptions` (defined here so that
+ * the loop does not import the modules built on it).
+ *
+ * @internal
+ */
+export interface GroupOptions {
+  /** Milliseconds without a heartbeat before the broker drops a member. Default 30000. */
+  readonly sessionTimeout?: number | undefined
+  /** Milliseconds the group waits for members to re-join during a rebalance. Default 60000. */
+  readonly rebalanceTimeout?: number | undefined
+  /** Milliseconds between heartbeats (also while a slow message is handled). Default 3000. */
+  readonly heartbeatInterval?: number | undefined
+  /**
+   * Longest wait of one fetch when there is nothing to read. It also bounds how long a stop
+   * waits for the fetch in progress. Default 1000.
+   */
+  readonly maxWaitTimeInMs?: number | undefined
+  /** How many partitions are handled at the same time (each one in order). Default 1. */
+  readonly partitionsConsumedConcurrently?: number | undefined
+  /** Let subscribing create a missing topic (when the broker allows it). Default false. */
+  readonly allowAutoTopicCreation?: boolean | undefined
+}
 
 /** @internal */
 export interface LoopOptions {

@@ -1,16 +1,19 @@
 /**
- * `ProcessedEvents.once` on PostgreSQL: a redelivered event's SQL side effect is applied once,
- * a failed side effect leaves nothing behind (so a retry applies it), concurrent deliveries
- * are serialised, and consumers are independent.
+ * `PgProcessedEvents` against the `ProcessedEvents` conformance suite on PGlite and PostgreSQL,
+ * plus what only SQL gives: a redelivered event's SQL side effect is applied once, a failed
+ * side effect's SQL is rolled back with its mark (so a retry applies it), concurrent deliveries
+ * are serialised by the primary key, consumers are independent, and the table lives in the
+ * store's schema.
  */
 import { randomUUID } from "node:crypto"
 import { assert, describe, layer } from "@effect/vitest"
-import { TestEnvironment } from "@eventline/testing"
+import { ProcessedEvents } from "@eventline/core"
+import { ProcessedEventsConformance, TestEnvironment } from "@eventline/testing"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
-import { freshDatabase } from "../../postgres/test/utils.ts"
-import { ProcessedEvents } from "../src/index.ts"
+import { Migrations, PgProcessedEvents, PgStore, PgStoreConfig } from "../src/index.ts"
+import { freshDatabase } from "./utils.ts"
 
 const databaseUrl = inject("databaseUrl")
 const available = TestEnvironment.isAvailable(
@@ -19,18 +22,27 @@ const available = TestEnvironment.isAvailable(
   "set DATABASE_URL to a server you may create databases on"
 )
 
+ProcessedEventsConformance.run(
+  "PGlite (embedded)",
+  PgProcessedEvents.layer.pipe(Layer.provide(PgStore.layerEmbedded()))
+)
+
+/** A second store schema, `inbox`, migrated beside the default one. */
+const inboxConfig = { schema: "inbox", notifyChannel: "inbox_events" }
+const withInboxSchema = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.provideService(effect, PgStoreConfig.PgStoreConfig, inboxConfig)
+
 /** The side effect under test: a row per application, so duplicates would show. */
 const SideEffects = Layer.effectDiscard(
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     yield* sql`CREATE TABLE applied (id serial PRIMARY KEY, event_id uuid NOT NULL, consumer text NOT NULL)`
+    yield* withInboxSchema(Migrations.run)
   })
 )
 
 const Database = () =>
-  Layer.mergeAll(ProcessedEvents.layer(), ProcessedEvents.layer({ schema: "inbox" }), SideEffects).pipe(
-    Layer.provideMerge(freshDatabase(databaseUrl ?? ""))
-  )
+  Layer.mergeAll(PgProcessedEvents.layer, SideEffects).pipe(Layer.provideMerge(freshDatabase(databaseUrl ?? "")))
 
 const apply = (consumer: string, eventId: string) =>
   SqlClient.SqlClient.use((sql) => sql`INSERT INTO applied (event_id, consumer) VALUES (${eventId}, ${consumer})`)
@@ -44,7 +56,12 @@ const processed = (eventId: string, schema = "eventline") =>
       sql<{ consumer: string }>`SELECT consumer FROM ${sql(`${schema}.processed_events`)} WHERE event_id = ${eventId}`
   )
 
-describe.skipIf(!available)("ProcessedEvents on PostgreSQL", () => {
+describe.skipIf(!available)("PgProcessedEvents on PostgreSQL", () => {
+  ProcessedEventsConformance.run(
+    "PostgreSQL",
+    PgProcessedEvents.layer.pipe(Layer.provide(freshDatabase(databaseUrl ?? "")))
+  )
+
   layer(Database(), { excludeTestServices: true, timeout: "60 seconds" })("once", (it) => {
     it.effect("applies the side effect of an event delivered twice only once", () =>
       Effect.gen(function* () {
@@ -88,11 +105,10 @@ describe.skipIf(!available)("ProcessedEvents on PostgreSQL", () => {
     it.effect("keeps consumers apart, and tables in the configured schema", () =>
       Effect.gen(function* () {
         const eventId = randomUUID()
+        const inbox = yield* withInboxSchema(PgProcessedEvents.make)
         assert.isTrue(yield* ProcessedEvents.once("projection", eventId, apply("projection", eventId)))
         assert.isTrue(yield* ProcessedEvents.once("mailer", eventId, apply("mailer", eventId)))
-        assert.isTrue(
-          yield* ProcessedEvents.once("projection", eventId, apply("inbox-projection", eventId), { schema: "inbox" })
-        )
+        assert.isTrue(yield* inbox.once("projection", eventId, apply("inbox-projection", eventId)))
         assert.sameMembers(
           (yield* applied(eventId)).map(({ consumer }) => consumer),
           ["projection", "mailer", "inbox-projection"]
@@ -105,13 +121,13 @@ describe.skipIf(!available)("ProcessedEvents on PostgreSQL", () => {
       })
     )
 
-    it.effect("migrates idempotently, also from several fibers at once", () =>
+    it.effect("finds its table made by the migrations, also when they run again from several fibers at once", () =>
       Effect.gen(function* () {
         yield* Effect.all(
-          Array.from({ length: 4 }, () => ProcessedEvents.migrate()),
+          Array.from({ length: 4 }, () => Migrations.run),
           { concurrency: 4 }
         )
-        yield* ProcessedEvents.migrate({ schema: "inbox" })
+        yield* withInboxSchema(Migrations.run)
         const sql = yield* SqlClient.SqlClient
         const columns = yield* sql<{ column_name: string; data_type: string }>`
           SELECT column_name, data_type FROM information_schema.columns

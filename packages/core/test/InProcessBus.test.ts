@@ -1,18 +1,17 @@
 /**
- * The in-process bus against the `EventBus` contract, plus what only it has (inspection,
- * retention).
+ * The in-process bus against the `EventBus` conformance suite, plus what only it has
+ * (inspection, retention).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { InProcessBus } from "@eventline/core"
+import { EventBusConformance } from "@eventline/testing"
 import { Effect, Option } from "effect"
-import { InProcessBus } from "../src/index.ts"
-import { eventBusContract } from "./EventBusContract.ts"
-import { envelope, unique } from "./utils.ts"
+
+const { envelope } = EventBusConformance
+
+EventBusConformance.run("in-process", InProcessBus.layer())
 
 describe("InProcessBus", () => {
-  describe("EventBus contract", () => {
-    eventBusContract({ layer: InProcessBus.layer(), topic: (prefix) => Effect.succeed(unique(prefix)) })
-  })
-
   it.effect("keeps the last maxRecordsPerTopic records; a group behind them continues from the oldest kept", () =>
     Effect.gen(function* () {
       const bus = yield* InProcessBus.make({ maxRecordsPerTopic: 2 })

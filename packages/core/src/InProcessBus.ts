@@ -12,28 +12,29 @@
  * - a topic keeps its last `maxRecordsPerTopic` records (default 100,000); a group that falls
  *   further behind continues from the oldest record kept (as Kafka's retention does).
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
-import { Errors, type EventEnvelope } from "@eventline/core"
-import { Context, DateTime, Deferred, Effect, Exit, Fiber, Layer, Option, type Scope, Semaphore } from "effect"
-import * as DeadLetters from "./DeadLetters.ts"
-import * as EnvelopeCodec from "./EnvelopeCodec.ts"
+import { Context, DateTime, Deferred, Effect, Exit, Fiber, Layer, Option, Schema, type Scope, Semaphore } from "effect"
+import * as DeadLetterTopic from "./DeadLetterTopic.ts"
+import * as Errors from "./Errors.ts"
 import {
   defaultRetry,
   EventBus,
   type Handler,
+  handleWithRetries,
+  headersOf,
   type RedriveOptions,
   type RedriveResult,
   type Runner,
   type RunOptions
 } from "./EventBus.ts"
-import { handleWithRetries } from "./internal/handling.ts"
+import * as EventEnvelope from "./EventEnvelope.ts"
 
 /**
  * A record of an in-process topic.
  *
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface BusRecord {
   readonly offset: number
@@ -44,7 +45,7 @@ export interface BusRecord {
 
 /**
  * @category services
- * @since 0.1.0
+ * @since 0.2.0
  */
 export class InProcessBus extends Context.Service<
   InProcessBus,
@@ -54,16 +55,18 @@ export class InProcessBus extends Context.Service<
     /** A group's next offset in a topic, if it has committed one. */
     readonly committed: (groupId: string, topic: string) => Effect.Effect<Option.Option<number>>
   }
->()("@eventline/kafka/InProcessBus") {}
+>()("@eventline/core/InProcessBus") {}
 
 /**
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface InProcessBusOptions {
   /** Records kept per topic; older ones are dropped. Default 100,000. */
   readonly maxRecordsPerTopic?: number | undefined
 }
+
+const validate = Schema.decodeUnknownEffect(EventEnvelope.RecordedEvent)
 
 interface TopicLog {
   /** The offset of `records[0]`. */
@@ -83,7 +86,7 @@ interface Group {
  * Make a bus. It lives as long as the value is referenced; nothing needs closing.
  *
  * @category constructors
- * @since 0.1.0
+ * @since 0.2.0
  */
 export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcessBus["Service"]> =>
   Effect.sync(() => {
@@ -137,24 +140,18 @@ export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcess
 
     const publish = (topic: string, events: ReadonlyArray<EventEnvelope.RecordedEvent>) =>
       Effect.gen(function* () {
-        // through the same codec as Kafka: the same validation, headers and decoded values
-        const messages = yield* EnvelopeCodec.encodeAll(events)
-        const entries = yield* Effect.forEach(messages, (message) =>
-          EnvelopeCodec.decode(message).pipe(
+        // the same rules as on Kafka: every event satisfies the envelope schema, or nothing is published
+        const publishedAt = DateTime.formatIso(yield* DateTime.now)
+        const entries = yield* Effect.forEach(events, (event) =>
+          validate(event).pipe(
             Effect.map(
-              (event): Omit<BusRecord, "offset"> => ({
-                key: event.streamId,
-                event,
-                headers: EnvelopeCodec.headersToRecord(message.headers)
+              (valid): Omit<BusRecord, "offset"> => ({
+                key: valid.streamId,
+                event: valid,
+                headers: headersOf(valid, publishedAt)
               })
             ),
-            Effect.mapError(
-              (error) =>
-                new Errors.InvalidEvent({
-                  streamId: typeof message.key === "string" ? message.key : "",
-                  reason: error.reason
-                })
-            )
+            Effect.mapError((error) => new Errors.InvalidEvent({ streamId: event.streamId, reason: error.message }))
           )
         )
         yield* append(topic, entries)
@@ -186,7 +183,7 @@ export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcess
       Effect.gen(function* () {
         const context = yield* Effect.context<R>()
         const schedule = runOptions.retry ?? defaultRetry
-        const deadLetterTopic = runOptions.deadLetterTopic ?? DeadLetters.topicFor
+        const deadLetterTopic = runOptions.deadLetterTopic ?? DeadLetterTopic.topicFor
         const { committed } = group(groupId)
         const stop = yield* Deferred.make<void>()
         const state = { stopping: false, joined: 0 }
@@ -204,15 +201,16 @@ export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcess
             if (!committed.has(topic) && runOptions.fromBeginning === false) committed.set(topic, endOf(log))
             state.joined += 1
             if (state.joined === topicNames.length) Deferred.doneUnsafe(ready, Exit.void)
-            while (!state.stopping) {
+            // one message per step; a stop (or a message given up on) ends the repetition
+            const step = Effect.gen(function* () {
               const record = yield* next(log, committed, topic, stop)
-              if (Option.isNone(record)) return
+              if (Option.isNone(record)) return false
               const { event, headers, key, offset } = record.value
               const delivery = { topic, partition: 0, offset: String(offset), key, headers }
               const outcome = yield* handleWithRetries(handler, event, delivery, schedule, Deferred.await(stop)).pipe(
                 Effect.provideContext(context)
               )
-              if (outcome._tag === "Abandoned") return
+              if (outcome._tag === "Abandoned") return false
               if (outcome._tag === "Failed") {
                 const parkedIn = deadLetterTopic(topic)
                 const deadLetteredAt = yield* DateTime.now
@@ -222,7 +220,7 @@ export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcess
                     event,
                     headers: {
                       ...headers,
-                      ...DeadLetters.headers({
+                      ...DeadLetterTopic.headers({
                         topic,
                         partition: 0,
                         offset: String(offset),
@@ -239,7 +237,9 @@ export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcess
                 yield* Effect.logWarning(`parked in ${parkedIn} after ${outcome.attempts} attempt(s): ${outcome.error}`)
               }
               committed.set(topic, offset + 1)
-            }
+              return true
+            })
+            if (!state.stopping) yield* step.pipe(Effect.repeat({ while: (more) => more && !state.stopping }))
           }).pipe(Effect.scoped, Effect.annotateLogs({ component: "InProcessBus", groupId, topic }))
 
         const fibers = yield* Effect.forEach(topicNames, (topic) => Effect.forkScoped(consumeTopic(topic)))
@@ -276,29 +276,32 @@ export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcess
         yield* Semaphore.withPermit(
           permit(groupId, deadLetterTopic),
           Effect.gen(function* () {
-            while (redriven < maxMessages) {
+            const step = Effect.gen(function* () {
               const offset = Math.max(committed.get(deadLetterTopic) ?? log.base, log.base)
-              if (offset >= end) return
-              const record = log.records[offset - log.base]
-              if (record === undefined) return
-              const original = record.headers[DeadLetters.Headers.originalTopic]
+              const record = offset < end ? log.records[offset - log.base] : undefined
+              if (record === undefined) return false
+              const original = record.headers[DeadLetterTopic.Headers.originalTopic]
               if (original === undefined || original === "") {
                 skipped += 1
                 yield* Effect.logWarning(
-                  `message ${offset} of ${deadLetterTopic} has no ${DeadLetters.Headers.originalTopic} header: skipped`
+                  `message ${offset} of ${deadLetterTopic} has no ${DeadLetterTopic.Headers.originalTopic} header: skipped`
                 )
               } else {
                 yield* append(original, [
                   {
                     key: record.key,
                     event: record.event,
-                    headers: EnvelopeCodec.headersToRecord(DeadLetters.redriveHeaders(record.headers))
+                    headers: DeadLetterTopic.redriveHeaders(record.headers)
                   }
                 ])
                 redriven += 1
               }
               committed.set(deadLetterTopic, offset + 1)
-            }
+              return true
+            })
+            // up to the end the topic had when redrive started, at most maxMessages moved
+            if (redriven < maxMessages)
+              yield* step.pipe(Effect.repeat({ while: (more) => more && redriven < maxMessages }))
           })
         )
         return { redriven, skipped }
@@ -315,7 +318,7 @@ export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcess
  * The bus, as both `InProcessBus` and the `EventBus` contract.
  *
  * @category layers
- * @since 0.1.0
+ * @since 0.2.0
  */
 export const layer = (options: InProcessBusOptions = {}): Layer.Layer<InProcessBus | EventBus> =>
   Layer.effectContext(

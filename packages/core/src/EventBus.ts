@@ -1,8 +1,9 @@
 /**
  * The event bus contract: publish recorded events to topics and run consumer groups over them,
- * with the same delivery rules whatever carries the messages. Two implementations: Apache
- * Kafka (`KafkaEventBus.layer`) and the embedded in-process bus (`InProcessBus.layer`), so code
- * written against `EventBus` runs on either.
+ * with the same delivery rules whatever carries the messages. Two implementations: the embedded
+ * in-process bus (`InProcessBus.layer`) and Apache Kafka (`KafkaEventBus.layer` in
+ * @eventline/kafka), so code written against `EventBus` runs on either; both pass
+ * `EventBusConformance` of @eventline/testing.
  *
  * Rules every implementation keeps:
  * - at least once: a message's offset is committed only after its handler succeeded (or after
@@ -12,21 +13,23 @@
  *   the order they were published;
  * - a failing handler is retried in place (the partition waits) on the `retry` schedule; after
  *   the last attempt the message goes to the dead-letter topic (`<topic>.dlq`) with headers
- *   that say where it came from and why it failed (`DeadLetters.Headers`), and the runner moves
- *   on; `redrive` moves parked messages back;
+ *   that say where it came from and why it failed (`DeadLetterTopic.Headers`), and the runner
+ *   moves on; `redrive` moves parked messages back;
  * - closing a runner's scope stops it gracefully: the message in flight finishes its current
  *   attempt and is committed if it succeeded (no further retries), then the runner leaves.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
-import type { Errors, EventEnvelope } from "@eventline/core"
 import { Context, type Duration, Effect, Schedule, type Scope } from "effect"
+import type * as Errors from "./Errors.ts"
+import type * as EventEnvelope from "./EventEnvelope.ts"
+import * as Handling from "./internal/handling.ts"
 
 /**
  * Where and how a message was delivered to a handler.
  *
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface Delivery {
   readonly topic: string
@@ -44,7 +47,7 @@ export interface Delivery {
  * A handler of decoded envelopes. Failing (or dying) makes the message be retried, then parked.
  *
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export type Handler<E = never, R = never> = (
   event: EventEnvelope.RecordedEvent,
@@ -55,7 +58,7 @@ export type Handler<E = never, R = never> = (
  * The failure type of a handler.
  *
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export type HandlerError<H> = H extends Handler<infer E, infer _R> ? E : never
 
@@ -63,7 +66,7 @@ export type HandlerError<H> = H extends Handler<infer E, infer _R> ? E : never
  * The services a handler needs.
  *
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export type HandlerServices<H> = H extends Handler<infer _E, infer R> ? R : never
 
@@ -72,7 +75,7 @@ export type HandlerServices<H> = H extends Handler<infer _E, infer R> ? R : neve
  * 4 retries (5 attempts in all, about 1.5 s before a message is parked).
  *
  * @category constants
- * @since 0.1.0
+ * @since 0.2.0
  */
 export const defaultRetry: Schedule.Schedule<unknown> = Schedule.exponential("100 millis", 2).pipe(
   Schedule.jittered,
@@ -83,7 +86,7 @@ export const defaultRetry: Schedule.Schedule<unknown> = Schedule.exponential("10
  * Options every implementation understands.
  *
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface RunOptions {
   /** When to retry a failing handler; its input is the failure. Default `defaultRetry`. */
@@ -106,7 +109,7 @@ export interface RunOptions {
  * A running consumer.
  *
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface Runner<E = never> {
   /**
@@ -121,7 +124,7 @@ export interface Runner<E = never> {
 
 /**
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface RedriveOptions {
   /** The consumer group that reads the dead-letter topic. Default `<dead-letter topic>.redrive`. */
@@ -132,7 +135,7 @@ export interface RedriveOptions {
 
 /**
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface RedriveResult {
   /** Messages sent back to their original topic. */
@@ -143,7 +146,7 @@ export interface RedriveResult {
 
 /**
  * @category services
- * @since 0.1.0
+ * @since 0.2.0
  */
 export class EventBus extends Context.Service<
   EventBus,
@@ -167,7 +170,7 @@ export class EventBus extends Context.Service<
      */
     redrive(deadLetterTopic: string, options?: RedriveOptions): Effect.Effect<RedriveResult, Errors.InfrastructureError>
   }
->()("@eventline/kafka/EventBus") {}
+>()("@eventline/core/EventBus") {}
 
 /**
  * Route envelopes to handlers by event type. Events of a type with no handler are
@@ -183,7 +186,7 @@ export class EventBus extends Context.Service<
  * ```
  *
  * @category combinators
- * @since 0.1.0
+ * @since 0.2.0
  */
 export const handlers = <const H extends Readonly<Record<string, Handler<unknown, unknown>>>>(
   registry: H
@@ -201,3 +204,76 @@ export const handlers = <const H extends Readonly<Record<string, Handler<unknown
       : route(event, delivery)
   }
 }
+
+/**
+ * The headers every implementation delivers with a published event: the envelope's routing
+ * facts, so that tools and header-based routing can read them without parsing the value.
+ *
+ * @category constants
+ * @since 0.2.0
+ */
+export const Headers = {
+  eventId: "event-id",
+  eventType: "event-type",
+  streamType: "stream-type",
+  schemaVersion: "schema-version",
+  streamVersion: "stream-version",
+  position: "position",
+  correlationId: "correlation-id",
+  causationId: "causation-id",
+  occurredAt: "occurred-at",
+  publishedAt: "published-at"
+} as const
+
+/**
+ * The `Headers` of an event published at `publishedAt` (ISO-8601).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const headersOf = (event: EventEnvelope.RecordedEvent, publishedAt: string): Record<string, string> => {
+  const headers: Record<string, string> = {
+    [Headers.eventId]: event.eventId,
+    [Headers.eventType]: event.type,
+    [Headers.streamType]: event.streamType,
+    [Headers.schemaVersion]: String(event.schemaVersion),
+    [Headers.streamVersion]: String(event.version),
+    [Headers.position]: event.position,
+    [Headers.correlationId]: event.metadata.correlationId,
+    [Headers.occurredAt]: event.metadata.occurredAt,
+    [Headers.publishedAt]: publishedAt
+  }
+  if (event.metadata.causationId !== undefined) headers[Headers.causationId] = event.metadata.causationId
+  return headers
+}
+
+/**
+ * How one message's handling ended: handled (after `attempts` attempts), failed for good (park
+ * it), or abandoned because the runner stopped during a backoff (neither park nor commit it).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type Outcome = Handling.Outcome
+
+/**
+ * Run a handler on one message with the contract's retry rules, for implementations of
+ * `EventBus`: attempts are numbered in `Delivery.attempt` (1, 2, ...); failures and defects are
+ * retried alike on `schedule`, whose input is the failure; once `stopped` completes no further
+ * attempt is made and a backoff in progress is cut short (`Abandoned`), but the attempt in
+ * progress is never interrupted; when the schedule gives up the outcome is `Failed`, with the
+ * last failure's message and tag or class. Interruption is not caught.
+ *
+ * @category implementations
+ * @since 0.2.0
+ */
+export const handleWithRetries = <E, R>(
+  handler: Handler<E, R>,
+  event: EventEnvelope.RecordedEvent,
+  delivery: Omit<Delivery, "attempt">,
+  schedule: Schedule.Schedule<unknown, unknown>,
+  stopped: Effect.Effect<void>
+): Effect.Effect<Outcome, never, R> =>
+  Handling.retryUntilStopped((attempt) => handler(event, { ...delivery, attempt }), schedule, stopped).pipe(
+    Effect.annotateLogs({ eventId: event.eventId, eventType: event.type })
+  )
