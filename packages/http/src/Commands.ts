@@ -7,7 +7,8 @@
  * - The correlation id comes from the request (`X-Correlation-Id`); the causation id is the
  *   request id; both, and the request id, land in every event's metadata.
  * - `If-Match: "n"` becomes `Exact(n)`: no conflict retry, and a mismatch answers 412 with
- *   `currentVersion`. `If-Match: *` asks only that the stream exists.
+ *   `currentVersion`. `If-Match: *` asks only that the stream exists. A weak tag `W/"n"` never
+ *   matches (strong comparison, RFC 9110): 412.
  * - Errors become problems: a domain rejection 409 with the rule in `detail` (or what
  *   `rejection` maps it to), a conflict 409 (412 under If-Match), a duplicate event id 409, an
  *   invalid command 400; infrastructure failures stay defects (500, logged).
@@ -73,7 +74,7 @@ export const created = <S extends Schema.Top>(body: S) =>
 export interface DispatchOptions {
   /** The decoded `If-Match` header. */
   readonly ifMatch?: Preconditions.Precondition | undefined
-  /** The stream the command acts on (needed for `If-Match: *`). */
+  /** The stream the command acts on (needed for `If-Match: *`, and for `currentVersion` in a 412). */
   readonly streamId?: string | undefined
   /** Turn a domain rejection into a problem; the default is a 409 with the rejection's message. */
   readonly rejection?: ((rejection: unknown) => Problem.Problem | undefined) | undefined
@@ -194,7 +195,21 @@ export const dispatch = Effect.fn("Http.dispatchCommand")(function* (
   CommandBus.CommandBus | EventStore.EventStore | RequestContext.RequestContext
 > {
   yield* Effect.annotateCurrentSpan({ "eventline.command": command._tag })
-  if (options?.ifMatch?._tag === "Exists" && options.streamId !== undefined) {
+  const ifMatch = options?.ifMatch
+  if (ifMatch?._tag === "Weak") {
+    // RFC 9110: If-Match uses the strong comparison, and a weak tag never matches
+    const streamId = options?.streamId
+    const store = yield* EventStore.EventStore
+    const version = streamId === undefined ? undefined : yield* Effect.orDie(store.streamVersion(streamId))
+    return yield* Problem.make({
+      status: 412,
+      type: Problem.types.preconditionFailed,
+      title: "A weak entity tag never matches",
+      detail: `If-Match compares strongly: W/"${ifMatch.version}" never matches; send the strong tag "${ifMatch.version}"`,
+      ...(version === undefined ? {} : { currentVersion: version })
+    })
+  }
+  if (ifMatch?._tag === "Exists" && options?.streamId !== undefined) {
     const store = yield* EventStore.EventStore
     const version = yield* Effect.orDie(store.streamVersion(options.streamId))
     if (version === 0) {

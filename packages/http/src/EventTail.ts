@@ -9,6 +9,7 @@
  */
 import { CommitSignal, type Errors, type EventEnvelope, EventStore, Position } from "@eventline/core"
 import { Duration, Effect, Option, Queue, Stream } from "effect"
+import { Sse } from "effect/encoding"
 import { HttpServerResponse } from "effect/http"
 import * as Shutdown from "./Shutdown.ts"
 
@@ -34,45 +35,44 @@ export const tail = (
   after: Position.Position,
   options?: Options
 ): Stream.Stream<EventEnvelope.RecordedEvent, Errors.InfrastructureError, EventStore.EventStore> =>
-  Stream.callback<EventEnvelope.RecordedEvent, Errors.InfrastructureError, EventStore.EventStore>(
-    (queue) =>
-      Effect.gen(function* () {
-        const store = yield* EventStore.EventStore
-        const batchSize = options?.batchSize ?? 100
-        const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "1 second")
-        const wakeUps = yield* Queue.sliding<void>(1)
-        const signal = yield* Effect.serviceOption(CommitSignal.CommitSignal)
-        if (Option.isSome(signal)) {
-          yield* signal.value.changes.pipe(
-            Stream.runForEach(() => Queue.offer(wakeUps, undefined)),
-            Effect.forkScoped
-          )
-        }
-        let cursor = after
-        while (true) {
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const batchSize = options?.batchSize ?? 100
+      const pollInterval = Duration.fromInputUnsafe(options?.pollInterval ?? "1 second")
+      const wakeUps = yield* Queue.sliding<void>(1)
+      const signal = yield* Effect.serviceOption(CommitSignal.CommitSignal)
+      if (Option.isSome(signal)) {
+        yield* signal.value.changes.pipe(
+          Stream.runForEach(() => Queue.offer(wakeUps, undefined)),
+          Effect.forkScoped
+        )
+      }
+      const awaitCommit = Effect.asVoid(Queue.take(wakeUps).pipe(Effect.timeoutOption(pollInterval)))
+      // one page per step; after a short page (caught up), wait for a commit before the next read
+      return Stream.paginate({ cursor: after, caughtUp: false }, ({ cursor, caughtUp }) =>
+        Effect.gen(function* () {
+          if (caughtUp) yield* awaitCommit
           const batch = yield* Stream.runCollect(
             store.readAll({ after: cursor, batchSize, streamTypes: options?.streamTypes }).pipe(Stream.take(batchSize))
           )
           const last = batch[batch.length - 1]
-          if (last !== undefined) {
-            yield* Queue.offerAll(queue, batch)
-            cursor = last.position
-            if (batch.length === batchSize) continue
-          }
-          yield* Queue.take(wakeUps).pipe(Effect.timeoutOption(pollInterval))
-        }
-      }),
-    { bufferSize: 256 }
+          const next = { cursor: last?.position ?? cursor, caughtUp: batch.length < batchSize }
+          return [batch, Option.some(next)] as const
+        })
+      )
+    })
   )
 
 /**
- * One event as an SSE message: `id` is its position, `data` the envelope as JSON.
+ * One event as an SSE message (effect's `Sse` encoder): `id` is its position, `data` the
+ * envelope as JSON.
  *
  * @category encoding
  * @since 0.1.0
  */
 export const toSse = (event: EventEnvelope.RecordedEvent): string =>
-  `id: ${event.position}\ndata: ${JSON.stringify(event)}\n\n`
+  Sse.encoder.write({ _tag: "Event", event: "message", id: String(event.position), data: JSON.stringify(event) })
 
 /**
  * The SSE response of a tail: a `retry` hint first, a comment every `heartbeat` (default 15 s) so
@@ -90,9 +90,11 @@ export const response = Effect.fnUntraced(function* (
   const events = tail(after ?? Position.start, options).pipe(Stream.map(toSse))
   const heartbeats = Stream.tick(options?.heartbeat ?? "15 seconds").pipe(
     Stream.drop(1),
+    // an SSE comment line (effect's encoder writes events and retries only)
     Stream.map(() => ": keep-alive\n\n")
   )
-  const body = Stream.make("retry: 1000\n\n").pipe(
+  const retry = Sse.encoder.write(new Sse.Retry({ duration: Duration.seconds(1), lastEventId: undefined }))
+  const body = Stream.make(retry).pipe(
     Stream.concat(Stream.merge(events, heartbeats, { haltStrategy: "left" })),
     Option.isSome(shutdown) ? Stream.interruptWhen(shutdown.value.await) : (stream) => stream,
     Stream.encodeText,

@@ -2,15 +2,15 @@
  * Liveness and readiness. `GET /health/live` answers 200 while the process runs;
  * `GET /health/ready` runs every check (each bounded by a timeout) and answers 200 with their
  * results, or 503 (problem+json with `checks`) naming each failing one: the store unreachable or
- * not migrated, a projection lagging, a broker down, the service shutting down.
+ * not migrated (`PgHealth.store` in @eventline/postgres), a projection lagging, a broker down, the
+ * service shutting down. A check is any `{ name, run }`, so adapters provide theirs without
+ * depending on this package.
  *
  * @since 0.1.0
  */
-import type { Subscription } from "@eventline/postgres"
-import { PgStoreConfig } from "@eventline/postgres"
+import type { Errors } from "@eventline/core"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
-import { SqlClient } from "effect/sql"
+import { type HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import * as Problem from "./Problem.ts"
 import * as Shutdown from "./Shutdown.ts"
 
@@ -135,24 +135,16 @@ export const ready = (timeout: Duration.Input = "2 seconds") =>
   })
 
 /**
- * The store answers and is migrated (its migrations table is readable).
+ * What `subscriptionLag` needs of a subscription: its name and how far behind the log it is (a
+ * subscription's handle has this shape).
  *
- * @category checks
- * @since 0.1.0
+ * @category models
+ * @since 0.2.0
  */
-export const store = (name = "store") =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const config = yield* PgStoreConfig.PgStoreConfig
-    const migrations = sql(`${config.schema}.migrations`)
-    return {
-      name,
-      run: sql`SELECT 1 FROM ${migrations} LIMIT 1`.pipe(
-        Effect.asVoid,
-        Effect.mapError((error) => `unreachable or not migrated: ${error.message}`)
-      )
-    } satisfies Check
-  })
+export interface Lagging {
+  readonly name: string
+  readonly lag: Effect.Effect<{ readonly events: number }, Errors.InfrastructureError>
+}
 
 /**
  * A subscription (a projection, a process manager) is at most `maxEvents` behind the log.
@@ -160,7 +152,7 @@ export const store = (name = "store") =>
  * @category checks
  * @since 0.1.0
  */
-export const subscriptionLag = (handle: Subscription.Handle, maxEvents: number): Effect.Effect<Check> =>
+export const subscriptionLag = (handle: Lagging, maxEvents: number): Effect.Effect<Check> =>
   Effect.succeed({
     name: `subscription:${handle.name}`,
     run: handle.lag.pipe(
@@ -184,3 +176,19 @@ export const notDraining: Effect.Effect<Check, never, Shutdown.Shutdown> = Effec
     run: Effect.flatMap(shutdown.isDraining, (draining) => (draining ? Effect.fail("shutting down") : Effect.void))
   })
 )
+
+/**
+ * The handlers of `Group` (readiness runs the `HealthChecks` in context), for an API that
+ * includes the group.
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.Constraint>(
+  api: HttpApi.HttpApi<ApiId, Groups | typeof Group>,
+  options?: { readonly timeout?: Duration.Input | undefined }
+) =>
+  // only this group of the API is used; seeing the API as having just it keeps the types concrete
+  HttpApiBuilder.group(api as HttpApi.HttpApi<ApiId, typeof Group>, "health", (handlers) =>
+    handlers.handle("live", () => live).handle("ready", () => ready(options?.timeout))
+  )

@@ -4,21 +4,33 @@
  * and, where it helps the client, an extension member (`errors` for validation, `currentVersion`
  * for conflicts and failed preconditions, `rejection` for a domain rule).
  *
- * One error class per status, each a `Schema.Error` annotated with its status, so HttpApi
- * endpoints declare them and OpenAPI documents them; `toResponse` renders the same shape for
- * failures that happen outside an endpoint (routing, body limits, defects).
+ * Built on effect's own support (`effect/http` ProblemDetails: the media type and the rendering;
+ * `HttpApiSchema.asJson` for declaring problems on endpoints), extended with what RFC 9457 leaves
+ * to extensions and effect does not type: the `errors` list of field errors (each with where it
+ * is and a JSON pointer), the request id, and the stream's current version. Effect's own
+ * `HttpApiError.Problem` fixes one title per class; Eventline's problems share a class per status
+ * and tell the kind apart by `type`, so the classes here stay `Schema.Error`s annotated with their
+ * status, which HttpApi endpoints declare and OpenAPI documents; `toResponse` renders the same
+ * shape for failures that happen outside an endpoint (routing, body limits, defects).
  *
  * @since 0.1.0
  */
-import { Schema, SchemaIssue } from "effect"
-import { HttpServerResponse } from "effect/http"
-import { HttpApiSchema } from "effect/http-api"
+import { Cause, Effect, Option, Schema, SchemaIssue } from "effect"
+import {
+  ProblemDetails as EffectProblemDetails,
+  HttpBody,
+  HttpServerError,
+  type HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
+import { HttpApiError, HttpApiSchema } from "effect/http-api"
+import * as RequestContext from "./RequestContext.ts"
 
 /**
  * @category constants
  * @since 0.1.0
  */
-export const contentType = "application/problem+json"
+export const contentType: typeof EffectProblemDetails.contentType = EffectProblemDetails.contentType
 
 /**
  * The `type` URIs of Eventline's problems (URNs: stable identifiers, not meant to be fetched).
@@ -334,12 +346,40 @@ export const toJson = (problem: ProblemDetails): ProblemDetails => {
 export const toResponse = (
   problem: ProblemDetails,
   headers?: Readonly<Record<string, string>>
-): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.jsonUnsafe(toJson(problem), {
-    status: problem.status,
-    contentType,
-    ...(headers === undefined ? {} : { headers })
-  })
+): HttpServerResponse.HttpServerResponse => {
+  const response = EffectProblemDetails.toResponse(toJson(problem))
+  return headers === undefined ? response : HttpServerResponse.setHeaders(response, headers)
+}
+
+/**
+ * The problem with the current request's `instance` (its path) and `requestId`, where it has
+ * none of its own and a `RequestContext` is in context.
+ *
+ * @category conversions
+ * @since 0.2.0
+ */
+export const forRequest = (problem: ProblemDetails): Effect.Effect<ProblemDetails> =>
+  Effect.map(Effect.serviceOption(RequestContext.RequestContext), (request) =>
+    Option.isNone(request)
+      ? problem
+      : {
+          ...problem,
+          instance: problem.instance ?? request.value.url.split("?")[0] ?? request.value.url,
+          requestId: problem.requestId ?? request.value.requestId
+        }
+  )
+
+/**
+ * Render a problem for the current request (see `forRequest`).
+ *
+ * @category conversions
+ * @since 0.2.0
+ */
+export const respond = (
+  problem: ProblemDetails,
+  headers?: Readonly<Record<string, string>>
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.map(forRequest(problem), (withIds) => toResponse(withIds, headers))
 
 const escapePointer = (segment: PropertyKey): string =>
   String(typeof segment === "symbol" ? segment.description : segment)
@@ -376,3 +416,197 @@ export const fieldErrors = (issue: SchemaIssue.Issue, location: FieldError["in"]
       .join(""),
     message: entry.message
   }))
+
+const problemClasses = [
+  BadRequest,
+  NotFound,
+  Conflict,
+  PreconditionFailed,
+  PayloadTooLarge,
+  UnsupportedMediaType,
+  UnprocessableContent,
+  InternalServerError,
+  ServiceUnavailable
+]
+
+/**
+ * Whether a value is one of the problem classes of this module.
+ *
+ * @category predicates
+ * @since 0.2.0
+ */
+export const isProblem = (u: unknown): u is Problem => problemClasses.some((problemClass) => u instanceof problemClass)
+
+const internal: ProblemDetails = {
+  type: types.internal,
+  title: "Internal server error",
+  status: 500,
+  detail: "the request failed on our side; report the requestId to trace it"
+}
+
+const tooLarge = (limit: number): ProblemDetails => ({
+  type: types.payloadTooLarge,
+  title: "The request body is too large",
+  status: 413,
+  detail: `the request body must be at most ${limit} bytes`
+})
+
+const schemaLocation = {
+  Params: "path",
+  Query: "query",
+  Headers: "header",
+  Payload: "body"
+} as const
+
+/**
+ * A failure as a problem, the headers to send with it, and whether it is ours (to be logged with
+ * its cause): the problems of this module as they are, HttpApi's decoding errors as a 400 listing
+ * each invalid field (`errors`), bodies over the limit as 413, unknown routes as 404, anything
+ * else a 500 without internals.
+ *
+ * @category conversions
+ * @since 0.2.0
+ */
+export const classify = (
+  error: unknown,
+  request: HttpServerRequest.HttpServerRequest,
+  maxBodySize: number
+): { readonly problem: ProblemDetails; readonly headers?: Record<string, string>; readonly ours: boolean } => {
+  if (isProblem(error)) return { problem: error, ours: error.status >= 500 }
+  if (HttpApiError.HttpApiSchemaError.is(error)) {
+    if (error.kind === "Body" || error.kind === "ResponseHeaders") return { problem: internal, ours: true }
+    const issue = Schema.isSchemaError(error.cause) ? error.cause.issue : undefined
+    if (issue !== undefined && issue._tag === "InvalidValue" && error.kind === "Payload") {
+      if (issue.annotations?.message === "Expected a valid JSON body") {
+        return {
+          problem: {
+            type: types.malformedJson,
+            title: "The request body is not valid JSON",
+            status: 400,
+            detail: "the request body could not be parsed as JSON"
+          },
+          ours: false
+        }
+      }
+    }
+    const location = schemaLocation[error.kind]
+    const errors = issue === undefined ? [] : fieldErrors(issue, location)
+    return {
+      problem: {
+        type: types.validation,
+        title: "The request is invalid",
+        status: 400,
+        detail:
+          errors.length === 0
+            ? `the request's ${location} is invalid`
+            : errors.map((e) => `${e.in} ${e.pointer === "" ? "(root)" : e.pointer}: ${e.message}`).join("; "),
+        errors
+      },
+      ours: false
+    }
+  }
+  if (HttpApiError.HttpApiPayloadTooLarge.is(error)) {
+    return { problem: tooLarge(maxBodySize), headers: { connection: "close" }, ours: false }
+  }
+  if (HttpServerError.isHttpServerError(error)) {
+    const reason = error.reason
+    switch (reason._tag) {
+      case "RouteNotFound":
+        return {
+          problem: {
+            type: types.notFound,
+            title: "Not found",
+            status: 404,
+            detail: `there is no route for ${request.method} ${request.url.split("?")[0]}`
+          },
+          ours: false
+        }
+      case "RequestParseError":
+        return reason.reason === "BodyTooLarge"
+          ? { problem: tooLarge(maxBodySize), headers: { connection: "close" }, ours: false }
+          : {
+              problem: {
+                type: types.malformedJson,
+                title: "The request body could not be read",
+                status: 400,
+                detail: "the request body could not be read or parsed"
+              },
+              ours: false
+            }
+      default:
+        return { problem: internal, ours: true }
+    }
+  }
+  return { problem: internal, ours: true }
+}
+
+/**
+ * Render every failure of `app` as a problem for the current request (see `classify`); the cause
+ * of the failures that are ours is logged, never sent. With `passTyped`, typed failures that are
+ * neither problems of this module nor HttpApi's decoding errors are left to the endpoint's
+ * declared errors.
+ *
+ * @category middleware
+ * @since 0.2.0
+ */
+export const handle = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  request: HttpServerRequest.HttpServerRequest,
+  options?: { readonly maxBodySize?: number | undefined; readonly passTyped?: boolean | undefined }
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
+  app.pipe(
+    Effect.catchCause((cause): Effect.Effect<HttpServerResponse.HttpServerResponse, E> => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+      const failure = Cause.findErrorOption(cause)
+      // an endpoint's other declared errors (not problems of this module) are its own to render
+      if (options?.passTyped === true && Option.isSome(failure) && !isRenderedHere(failure.value)) {
+        return Effect.failCause(cause)
+      }
+      const error = Option.getOrElse(failure, () => Cause.squash(cause))
+      const { problem, headers, ours } = classify(error, request, options?.maxBodySize ?? 1024 * 1024)
+      const response = respond(problem, headers)
+      return ours
+        ? Effect.andThen(Effect.logError(`${request.method} ${request.url} failed`, cause), response)
+        : response
+    })
+  )
+
+const isRenderedHere = (error: unknown): boolean =>
+  isProblem(error) || HttpApiError.HttpApiSchemaError.is(error) || HttpApiError.HttpApiPayloadTooLarge.is(error)
+
+const ProblemJson = Schema.fromJsonString(Schema.Record(Schema.String, Schema.Json))
+const decodeProblemJson = Schema.decodeUnknownOption(ProblemJson)
+
+/**
+ * A problem response rendered by an endpoint (a declared error) with the current request's
+ * `instance` and `requestId` added where it has none.
+ *
+ * @category conversions
+ * @since 0.2.0
+ */
+export const withRequestIds = (
+  response: HttpServerResponse.HttpServerResponse
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.map(Effect.serviceOption(RequestContext.RequestContext), (context) => {
+    const body = response.body
+    if (Option.isNone(context) || body._tag !== "Uint8Array" || !body.contentType.startsWith(contentType)) {
+      return response
+    }
+    return Option.match(decodeProblemJson(new TextDecoder().decode(body.body)), {
+      onNone: () => response,
+      onSome: (problem) =>
+        problem.requestId !== undefined && problem.instance !== undefined
+          ? response
+          : HttpServerResponse.setBody(
+              response,
+              HttpBody.text(
+                JSON.stringify({
+                  ...problem,
+                  instance: problem.instance ?? context.value.url.split("?")[0] ?? context.value.url,
+                  requestId: problem.requestId ?? context.value.requestId
+                }),
+                body.contentType
+              )
+            )
+    })
+  })

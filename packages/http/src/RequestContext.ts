@@ -7,7 +7,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Schema } from "effect"
+import { Uuid } from "@eventline/core"
+import { Context, Effect, Option, Schema } from "effect"
+import { HttpEffect, HttpServerRequest, HttpServerResponse } from "effect/http"
 
 /**
  * @category services
@@ -65,3 +67,34 @@ const isClientId = Schema.is(ClientId)
  */
 export const clientId = (value: string | undefined): string | undefined =>
   value !== undefined && isClientId(value) ? value : undefined
+
+/**
+ * Run `app` with the request's `RequestContext`: the one in context when an outer layer already
+ * made it, else new ids (taken from the headers when valid, UUID v7 otherwise), echoed in
+ * `X-Request-Id` / `X-Correlation-Id` on the response and annotated on every log line.
+ *
+ * @category middleware
+ * @since 0.2.0
+ */
+export const handle = <A, E, R>(
+  app: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, Exclude<R, RequestContext> | HttpServerRequest.HttpServerRequest> =>
+  Effect.gen(function* () {
+    const existing = yield* Effect.serviceOption(RequestContext)
+    if (Option.isSome(existing)) return yield* Effect.provideService(app, RequestContext, existing.value)
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const requestId = clientId(request.headers[headers.requestId]) ?? (yield* Uuid.makeV7)
+    const correlationId = clientId(request.headers[headers.correlationId]) ?? requestId
+    yield* HttpEffect.appendPreResponseHandler((_, response) =>
+      Effect.succeed(
+        HttpServerResponse.setHeaders(response, {
+          [headers.requestId]: requestId,
+          [headers.correlationId]: correlationId
+        })
+      )
+    )
+    return yield* app.pipe(
+      Effect.provideService(RequestContext, { requestId, correlationId, method: request.method, url: request.url }),
+      Effect.annotateLogs({ requestId, correlationId })
+    )
+  })

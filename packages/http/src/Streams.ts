@@ -8,7 +8,7 @@
  */
 import { EventEnvelope, EventStore, Position } from "@eventline/core"
 import { Effect, Option, Schema, Stream } from "effect"
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { type HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import * as EventTail from "./EventTail.ts"
 import * as Preconditions from "./Preconditions.ts"
 import * as Problem from "./Problem.ts"
@@ -160,4 +160,22 @@ export const readAll = Effect.fn("Streams.readAll")(function* (options?: {
 export const live = (after: Position.Position | undefined, lastEventId: Position.Position | undefined) =>
   EventTail.response(
     Option.getOrUndefined(Option.orElse(Option.fromUndefinedOr(lastEventId), () => Option.fromUndefinedOr(after)))
+  )
+
+/**
+ * The handlers of `Group` on the `EventStore` in context, for an API that includes the group:
+ * `HttpApi.make("app").add(Streams.Group)` is served with `Streams.layerHandlers(Api)`.
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.Constraint>(
+  api: HttpApi.HttpApi<ApiId, Groups | typeof Group>
+) =>
+  // only this group of the API is used; seeing the API as having just it keeps the types concrete
+  HttpApiBuilder.group(api as HttpApi.HttpApi<ApiId, typeof Group>, "streams", (handlers) =>
+    handlers
+      .handle("readStream", ({ params, query }) => readStream(params.streamId, query))
+      .handle("readAll", ({ query }) => readAll(query))
+      .handle("live", ({ query, headers }) => live(query.after, headers["last-event-id"]))
   )

@@ -2,6 +2,8 @@
  * @since 0.1.0
  */
 
+/** @since 0.2.0 */
+export * as BodyGuard from "./BodyGuard.ts"
 /** @since 0.1.0 */
 export * as Commands from "./Commands.ts"
 /** @since 0.1.0 */
@@ -14,6 +16,8 @@ export * as Idempotency from "./Idempotency.ts"
 export * as Logging from "./Logging.ts"
 /** @since 0.1.0 */
 export * as Metrics from "./Metrics.ts"
+/** @since 0.2.0 */
+export * as Middleware from "./Middleware.ts"
 /** @since 0.1.0 */
 export * as Pipeline from "./Pipeline.ts"
 /** @since 0.1.0 */

@@ -3,9 +3,10 @@
  * without internals, request ids, idempotency with the in-memory store, and the pure helpers.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
+import { IdempotencyStore } from "@eventline/core"
 import { Effect, Layer, Schema } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
-import { Idempotency, Pipeline, Preconditions, Problem, RequestContext, Server } from "../src/index.ts"
+import { Pipeline, Preconditions, Problem, RequestContext, Server } from "../src/index.ts"
 
 let executions = 0
 
@@ -44,7 +45,7 @@ const TestServer = Server.layer(HttpApiBuilder.layer(TestApi).pipe(Layer.provide
   port: 0,
   host: "127.0.0.1",
   maxBodySize: 1024
-}).pipe(Layer.provide(Idempotency.layerMemory))
+}).pipe(Layer.provide(IdempotencyStore.layerMemory))
 
 const call = (port: number, method: string, path: string, init?: { body?: string; headers?: Record<string, string> }) =>
   Effect.promise(async () => {

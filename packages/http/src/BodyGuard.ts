@@ -1,0 +1,90 @@
+/**
+ * The body guard: a request body must be JSON (else 415) and at most `maxBodySize` bytes (else
+ * 413, default 1 MiB), enforced from `Content-Length` before anything is read, and while reading
+ * (the limit is `HttpIncomingMessage.MaxBodySize`, so nothing is buffered past it).
+ *
+ * @since 0.2.0
+ */
+import { ByteSize, Effect } from "effect"
+import { HttpIncomingMessage, type HttpServerRequest, type HttpServerResponse } from "effect/http"
+import * as Problem from "./Problem.ts"
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export interface Options {
+  /** The largest request body accepted, in bytes. Default: 1 MiB. */
+  readonly maxBodySize?: number | undefined
+}
+
+/**
+ * @category constants
+ * @since 0.2.0
+ */
+export const defaultMaxBodySize = 1024 * 1024
+
+const methodsWithBody = new Set(["POST", "PUT", "PATCH", "DELETE"])
+
+const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const length = request.headers["content-length"]
+  if (length !== undefined) return length.trim() !== "0"
+  return request.headers["transfer-encoding"] !== undefined
+}
+
+/**
+ * Whether a `Content-Type` is JSON: `application/json` or a `+json` type, any parameters.
+ *
+ * @category predicates
+ * @since 0.2.0
+ */
+export const isJson = (contentType: string | undefined): boolean => {
+  if (contentType === undefined) return false
+  const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase()
+  return mediaType === "application/json" || (mediaType.startsWith("application/") && mediaType.endsWith("+json"))
+}
+
+/**
+ * The 413 problem of a body over `limit` bytes.
+ *
+ * @category problems
+ * @since 0.2.0
+ */
+export const payloadTooLarge = (limit: number): Problem.ProblemDetails => ({
+  type: Problem.types.payloadTooLarge,
+  title: "The request body is too large",
+  status: 413,
+  detail: `the request body must be at most ${limit} bytes`
+})
+
+/**
+ * Run `app` behind the guard.
+ *
+ * @category middleware
+ * @since 0.2.0
+ */
+export const handle = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  request: HttpServerRequest.HttpServerRequest,
+  options?: Options
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> => {
+  const maxBodySize = options?.maxBodySize ?? defaultMaxBodySize
+  if (methodsWithBody.has(request.method) && hasBody(request)) {
+    if (!isJson(request.headers["content-type"])) {
+      return Problem.respond(
+        {
+          type: Problem.types.unsupportedMediaType,
+          title: "Unsupported media type",
+          status: 415,
+          detail: `the request body must be application/json, not ${request.headers["content-type"] ?? "untyped"}`
+        },
+        { accept: "application/json" }
+      )
+    }
+    const length = Number(request.headers["content-length"])
+    if (Number.isFinite(length) && length > maxBodySize) {
+      return Problem.respond(payloadTooLarge(maxBodySize), { connection: "close" })
+    }
+  }
+  return Effect.provideService(app, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodySize))
+}

@@ -1,0 +1,62 @@
+import { assert, describe, layer } from "@effect/vitest"
+import { IdempotencyStore } from "@eventline/core"
+import { IdempotencyStoreConformance, TestEnvironment } from "@eventline/testing"
+import { Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
+import { PgIdempotencyStore, PgStore } from "../src/index.ts"
+import { freshDatabase } from "./utils.ts"
+
+const databaseUrl = inject("databaseUrl")
+const available = TestEnvironment.isAvailable(
+  "PostgreSQL",
+  databaseUrl,
+  "set DATABASE_URL to a server you may create databases on"
+)
+
+// one PGlite for the file: the conformance suite and the SQL-only behaviour share it
+const embedded = PgStore.layerEmbedded()
+IdempotencyStoreConformance.run("PGlite (embedded)", PgIdempotencyStore.layer().pipe(Layer.provide(embedded)))
+
+describe.skipIf(!available)("PgIdempotencyStore on PostgreSQL", () => {
+  const database = freshDatabase(databaseUrl ?? "")
+  IdempotencyStoreConformance.run("PostgreSQL", PgIdempotencyStore.layer().pipe(Layer.provide(database)))
+
+  layer(
+    PgIdempotencyStore.layer({ lease: "1 millis", ttl: "1 hour" }).pipe(
+      Layer.provideMerge(freshDatabase(databaseUrl ?? ""))
+    ),
+    { excludeTestServices: true, timeout: "120 seconds" }
+  )("leases and expiry", (it) => {
+    it.effect("a claim whose lease expired (its process died) is taken over; an expired response is forgotten", () =>
+      Effect.gen(function* () {
+        const store = yield* IdempotencyStore.IdempotencyStore
+        const sql = yield* SqlClient.SqlClient
+        assert.deepStrictEqual(yield* store.claim("leased", "hash-a"), { _tag: "Claimed" })
+        yield* Effect.sleep("20 millis")
+        assert.deepStrictEqual(yield* store.claim("leased", "hash-b"), { _tag: "Claimed" })
+
+        yield* store.complete("leased", "hash-b", { status: 200, headers: {}, body: "" })
+        yield* sql`UPDATE eventline.idempotency_keys SET created_at = now() - interval '2 hours' WHERE key = 'leased'`
+        assert.deepStrictEqual(yield* store.claim("leased", "hash-c"), { _tag: "Claimed" })
+      })
+    )
+  })
+})
+
+describe.skipIf(!available)("PgIdempotencyStore without migrations", () => {
+  layer(freshDatabase(databaseUrl ?? ""), { excludeTestServices: true, timeout: "120 seconds" })("", (it) => {
+    it.effect("builds without creating its table (migration 0003 does)", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DROP TABLE eventline.idempotency_keys`
+        const claimed = yield* Effect.scoped(
+          Effect.flatMap(PgIdempotencyStore.make(), (store) => Effect.flip(store.claim("k", "h")))
+        )
+        assert.strictEqual(claimed._tag, "InfrastructureError")
+        const tables = yield* sql`SELECT to_regclass('eventline.idempotency_keys') AS found`
+        assert.deepStrictEqual(tables, [{ found: null }])
+      })
+    )
+  })
+})
