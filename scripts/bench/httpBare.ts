@@ -15,7 +15,7 @@ import { createServer, type Server } from "node:http"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { CreateOrderBody } from "../../packages/orders/src/Api.ts"
+import { CreateOrderBody } from "../../packages/orders/src/OrdersApi.ts"
 
 const port = Number(process.env.PORT ?? "0")
 const nodePort = Number(process.env.NODE_PORT ?? "0")

@@ -13,6 +13,7 @@
  * | `LOG_FORMAT` | `auto` | `json`, `pretty`, or `auto` (pretty on a terminal) |
  * | `EVENTLINE_READY_MAX_LAG` | 1000 | readiness fails when a projection is more events behind |
  * | `EVENTLINE_SHUTDOWN_TIMEOUT` | `10 seconds` | how long requests in flight may take at shutdown |
+ * | `EVENTLINE_CONSISTENCY_TIMEOUT` | `5 seconds` | how long `?consistent=true` waits for the read model (then 503) |
  * | `OTEL_EXPORTER_OTLP_ENDPOINT` | (none) | export traces, metrics and logs over OTLP/HTTP |
  *
  * @since 0.1.0
@@ -42,6 +43,8 @@ export interface AppConfig {
   readonly logFormat: "json" | "pretty" | "auto"
   readonly readyMaxLag: number
   readonly shutdownTimeout: Duration.Duration
+  /** How long `GET /orders/{id}?consistent=true` waits for the read model before it answers 503. */
+  readonly consistencyTimeout: Duration.Duration
   readonly otlpEndpoint: string | undefined
 }
 
@@ -69,6 +72,14 @@ const NonNegativeInt = Schema.Int.check(
 )
 
 /**
+ * How long `?consistent=true` waits for the read model by default.
+ *
+ * @category constants
+ * @since 0.2.0
+ */
+export const defaultConsistencyTimeout: Duration.Duration = Duration.seconds(5)
+
+/**
  * @category config
  * @since 0.1.0
  */
@@ -82,6 +93,9 @@ export const config: Config.Config<AppConfig> = Config.all({
   logFormat: Config.Literals(["json", "pretty", "auto"], "LOG_FORMAT").pipe(Config.withDefault("auto" as const)),
   readyMaxLag: Config.schema(NonNegativeInt, "EVENTLINE_READY_MAX_LAG").pipe(Config.withDefault(1000)),
   shutdownTimeout: Config.Duration("EVENTLINE_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  consistencyTimeout: Config.Duration("EVENTLINE_CONSISTENCY_TIMEOUT").pipe(
+    Config.withDefault(defaultConsistencyTimeout)
+  ),
   otlpEndpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT"))
 }).pipe(
   Config.map(
@@ -102,6 +116,7 @@ export const config: Config.Config<AppConfig> = Config.all({
       logFormat: raw.logFormat,
       readyMaxLag: raw.readyMaxLag,
       shutdownTimeout: raw.shutdownTimeout,
+      consistencyTimeout: raw.consistencyTimeout,
       otlpEndpoint: Option.getOrUndefined(Option.map(raw.otlpEndpoint, (url) => url.toString()))
     })
   )

@@ -6,11 +6,10 @@
  *
  * @since 0.1.0
  */
-import { Aggregate, Errors, type EventEnvelope } from "@eventline/core"
-import { EventBus, ProcessedEvents, Relay } from "@eventline/kafka"
-import { PgStoreConfig } from "@eventline/postgres"
-import { Context, Effect, Layer, Option, Schema, type Scope } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { Aggregate, Errors, EventBus, type EventEnvelope, ProcessedEvents, Relay } from "@eventline/core"
+import { PgProcessedEvents, PgStoreConfig } from "@eventline/postgres"
+import { Context, Effect, Layer, type Option, Schema, SchemaTransformation, type Scope } from "effect"
+import { SqlClient, SqlSchema } from "effect/sql"
 import { OrderAggregate } from "./OrderAggregate.ts"
 
 /**
@@ -37,14 +36,34 @@ const consumerName = "customer-statistics"
 /** The topic the relay writes Order events to. */
 export const topic = Relay.defaultTopicOf(OrderAggregate.streamType)
 
-const Rows = Schema.Array(
-  Schema.Struct({
-    customer_id: Schema.String,
-    orders_created: Schema.Int,
-    orders_confirmed: Schema.Int,
-    orders_cancelled: Schema.Int,
-    total_amount: Schema.BigInt
-  })
+/** A row of `customer_order_stats` as the driver returns it, decoded into the statistics. */
+const CustomerStatsFromRow = Schema.Struct({
+  customer_id: Schema.String,
+  orders_created: Schema.Int,
+  orders_confirmed: Schema.Int,
+  orders_cancelled: Schema.Int,
+  total_amount: Schema.BigInt
+}).pipe(
+  Schema.decodeTo(
+    CustomerStats,
+    SchemaTransformation.transform({
+      decode: (row) => ({
+        customerId: row.customer_id,
+        ordersCreated: row.orders_created,
+        ordersConfirmed: row.orders_confirmed,
+        ordersCancelled: row.orders_cancelled,
+        // sums of order totals (each at most 10^14 minor units): exact as a number for a long while
+        totalAmount: Number(row.total_amount)
+      }),
+      encode: (stats) => ({
+        customer_id: stats.customerId,
+        orders_created: stats.ordersCreated,
+        orders_confirmed: stats.ordersConfirmed,
+        orders_cancelled: stats.ordersCancelled,
+        total_amount: BigInt(stats.totalAmount)
+      })
+    })
+  )
 )
 
 const tables = Effect.gen(function* () {
@@ -53,29 +72,9 @@ const tables = Effect.gen(function* () {
   return { sql, schema, stats: sql(`${schema}.customer_order_stats`), owners: sql(`${schema}.customer_order_owners`) }
 })
 
-/**
- * Create the tables (idempotent).
- *
- * @category migrations
- * @since 0.1.0
- */
-export const migrate: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.gen(function* () {
-  const { sql, schema, stats, owners } = yield* tables
-  yield* ProcessedEvents.migrate({ schema })
-  yield* sql`CREATE TABLE IF NOT EXISTS ${stats} (
-    customer_id text PRIMARY KEY,
-    orders_created integer NOT NULL DEFAULT 0,
-    orders_confirmed integer NOT NULL DEFAULT 0,
-    orders_cancelled integer NOT NULL DEFAULT 0,
-    total_amount bigint NOT NULL DEFAULT 0
-  )`
-  // confirmations and cancellations carry no customer: remember whose each order is
-  yield* sql`CREATE TABLE IF NOT EXISTS ${owners} (order_id text PRIMARY KEY, customer_id text NOT NULL)`
-})
-
 const apply = (recorded: EventEnvelope.RecordedEvent) =>
   Effect.gen(function* () {
-    const { sql, schema, stats, owners } = yield* tables
+    const { sql, stats, owners } = yield* tables
     const event = yield* Aggregate.decodeEvent(OrderAggregate, recorded)
     yield* ProcessedEvents.once(
       consumerName,
@@ -99,8 +98,7 @@ const apply = (recorded: EventEnvelope.RecordedEvent) =>
               FROM ${owners} o WHERE o.order_id = ${recorded.streamId} AND s.customer_id = o.customer_id`
             return
         }
-      }),
-      { schema }
+      })
     )
   })
 
@@ -119,10 +117,14 @@ export const run = (
 > =>
   Effect.gen(function* () {
     const bus = yield* EventBus.EventBus
-    yield* migrate.pipe(
-      Effect.mapError((cause) => new Errors.InfrastructureError({ operation: "customerStats.migrate", cause }))
+    // the inbox in the same database (and schema) as the statistics, so mark and counts commit together
+    const inbox = yield* PgProcessedEvents.make
+    return yield* bus.run(
+      [topic],
+      consumerName,
+      (event) => apply(event).pipe(Effect.provideService(ProcessedEvents.ProcessedEvents, inbox)),
+      options
     )
-    return yield* bus.run([topic], consumerName, (event) => apply(event), options)
   })
 
 /**
@@ -137,7 +139,8 @@ export class CustomerStatistics extends Context.Service<
 >()("@eventline/orders/CustomerStatistics") {}
 
 /**
- * The query side (the table is created by `run` or `migrate`).
+ * The query side. The tables are created by `OrderMigrations` (migration
+ * `0002_customer_statistics`): provide its layer before this one and before `run`.
  *
  * @category layers
  * @since 0.1.0
@@ -146,21 +149,14 @@ export const layer: Layer.Layer<CustomerStatistics, never, SqlClient.SqlClient> 
   CustomerStatistics,
   Effect.gen(function* () {
     const { sql, stats } = yield* tables
+    const find = SqlSchema.findOneOption({
+      Request: Schema.String,
+      Result: CustomerStatsFromRow,
+      execute: (customerId) => sql`SELECT * FROM ${stats} WHERE customer_id = ${customerId}`
+    })
     return CustomerStatistics.of({
       byCustomer: (customerId) =>
-        sql`SELECT * FROM ${stats} WHERE customer_id = ${customerId}`.pipe(
-          Effect.flatMap(Schema.decodeUnknownEffect(Rows)),
-          Effect.map((rows) =>
-            Option.map(Option.fromNullishOr(rows[0]), (row) => ({
-              customerId: row.customer_id,
-              ordersCreated: row.orders_created,
-              ordersConfirmed: row.orders_confirmed,
-              ordersCancelled: row.orders_cancelled,
-              totalAmount: Number(row.total_amount)
-            }))
-          ),
-          Effect.mapError((cause) => new Errors.InfrastructureError({ operation: "customerStats.byCustomer", cause }))
-        )
+        find(customerId).pipe(Effect.mapError(Errors.infrastructure("customerStats.byCustomer")))
     })
   })
 )

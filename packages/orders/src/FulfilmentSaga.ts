@@ -10,23 +10,26 @@
  */
 import { EventEnvelope as Envelope, type EventEnvelope, ProcessManager } from "@eventline/core"
 import { Duration, Option, Schema } from "effect"
-import { InventoryAggregate, InventoryCommand, InventoryEvent } from "./Inventory.ts"
+import { OrderId, ProductId } from "./Ids.ts"
+import { InventoryAggregate } from "./InventoryAggregate.ts"
+import { InventoryCommand } from "./InventoryCommand.ts"
+import { InventoryEvent } from "./InventoryEvent.ts"
 import { OrderAggregate } from "./OrderAggregate.ts"
 import { OrderCommand } from "./OrderCommand.ts"
 import { OrderEvent } from "./OrderEvent.ts"
 
-const Line = Schema.Struct({ productId: Schema.String, quantity: Schema.Int })
+const Line = Schema.Struct({ productId: ProductId, quantity: Schema.Int })
 
 /**
  * @category inputs
  * @since 0.1.0
  */
 export const FulfilmentInput = Schema.TaggedUnion({
-  OrderPlaced: { orderId: Schema.String, lines: Schema.Array(Line), placedAt: Envelope.Timestamp },
+  OrderPlaced: { orderId: OrderId, lines: Schema.Array(Line), placedAt: Envelope.Timestamp },
   OrderConfirmed: {},
   OrderCancelled: {},
-  StockReserved: { productId: Schema.String },
-  ReservationRejected: { productId: Schema.String },
+  StockReserved: { productId: ProductId },
+  ReservationRejected: { productId: ProductId },
   OrderExpired: {}
 })
 

@@ -8,14 +8,13 @@
  * @since 0.1.0
  */
 import { connect } from "node:net"
-import { Errors, type EventStore } from "@eventline/core"
+import { Errors, type EventBus, InProcessBus, Relay, type Subscription } from "@eventline/core"
 import type { Health } from "@eventline/http"
-import { type EventBus, InProcessBus, KafkaClient, KafkaEventBus, KafkaProducer, Relay } from "@eventline/kafka"
-import type { Subscription } from "@eventline/postgres"
+import { KafkaClient, KafkaEventBus, KafkaProducer, KafkaTopics } from "@eventline/kafka"
 import { Context, Effect, Layer, Metric, Option } from "effect"
 import type { SqlClient } from "effect/sql"
 import * as CustomerStatistics from "./CustomerStatistics.ts"
-import * as InventoryAggregate from "./Inventory.ts"
+import * as InventoryAggregate from "./InventoryAggregate.ts"
 import { streamType as orderStreamType } from "./OrderAggregate.ts"
 
 const relayedStreamTypes = [orderStreamType, InventoryAggregate.InventoryAggregate.streamType]
@@ -103,7 +102,7 @@ export const layerKafka = (
   return Layer.effect(
     Streaming,
     Effect.gen(function* () {
-      yield* Relay.provisionTopics(relayedStreamTypes, {
+      yield* KafkaTopics.provisionRelayTopics(relayedStreamTypes, {
         numPartitions: topics.partitions,
         replicationFactor: topics.replicationFactor
       })
@@ -149,7 +148,7 @@ export const layer = (
 ): Layer.Layer<
   Streaming | EventBus.EventBus,
   Errors.InfrastructureError | KafkaClient.KafkaError,
-  EventStore.EventStore | SqlClient.SqlClient
+  Subscription.Services | SqlClient.SqlClient
 > => (brokers === undefined ? layerInProcess : layerKafka(brokers))
 
 const reachable = (broker: string) =>

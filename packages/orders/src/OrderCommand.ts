@@ -6,30 +6,8 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-
-/**
- * No control characters (the Unicode category Cc: U+0000 to U+001F and U+007F to U+009F) and no
- * unpaired surrogates (U+D800 to U+DFFF), which are not text: PostgreSQL refuses them in JSON and
- * UTF-8 encoders replace them, so two different ids could end up the same. The class lists what
- * is allowed, which is exactly `[^\p{Cc}\p{Cs}]`, so that `Arbitrary` generates matching strings
- * directly instead of generating and discarding.
- */
-const plainText = /^[\u0020-\u007e\u00a0-\ud7ff\ue000-\u{10ffff}]*$/u
-
-/**
- * An id (order, customer, product): 1 to 200 characters, no control characters, no unpaired
- * surrogates. Every such id is a valid stream id (`EventEnvelope.StreamId`), as an order id names
- * the order's stream. The bounds are written out here so that each broken one says so in words
- * (StreamId's pattern fails with "Expected a string matching the RegExp ...").
- *
- * @category schemas
- * @since 0.1.0
- */
-export const Id = Schema.String.check(
-  Schema.isMinLength(1, { message: "an id must not be empty" }),
-  Schema.isMaxLength(200, { message: "an id must be at most 200 characters long" }),
-  Schema.isPattern(plainText, { message: "an id must not contain control characters or unpaired surrogates" })
-)
+import * as Ids from "./Ids.ts"
+import { plainText } from "./internal/plainText.ts"
 
 /**
  * How many units of a product an order line asks for: an integer from 1 to 10 000.
@@ -81,7 +59,7 @@ export const Price = Schema.Number.check(
  * @since 0.1.0
  */
 export const OrderItem = Schema.Struct({
-  productId: Id,
+  productId: Ids.ProductId,
   quantity: Quantity,
   price: Price
 })
@@ -119,9 +97,9 @@ export const Reason = Schema.String.check(
  * @since 0.1.0
  */
 export const OrderCommand = Schema.TaggedUnion({
-  CreateOrder: { orderId: Id, customerId: Id, items: OrderItems },
-  ConfirmOrder: { orderId: Id },
-  CancelOrder: { orderId: Id, reason: Reason }
+  CreateOrder: { orderId: Ids.OrderId, customerId: Ids.CustomerId, items: OrderItems },
+  ConfirmOrder: { orderId: Ids.OrderId },
+  CancelOrder: { orderId: Ids.OrderId, reason: Reason }
 })
 
 /**

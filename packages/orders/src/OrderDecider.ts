@@ -14,6 +14,7 @@
  */
 import { Decider } from "@eventline/core"
 import { Schema } from "effect"
+import { OrderId } from "./Ids.ts"
 import type { OrderCommand } from "./OrderCommand.ts"
 import { type OrderEvent, OrderLine } from "./OrderEvent.ts"
 
@@ -65,7 +66,7 @@ export const initialState: OrderState = { status: "None", customerId: "", items:
  * @since 0.1.0
  */
 export class OrderAlreadyExists extends Schema.TaggedError<OrderAlreadyExists>()("OrderAlreadyExists", {
-  orderId: Schema.String
+  orderId: OrderId
 }) {
   override get message(): string {
     return `order '${this.orderId}' already exists`
@@ -77,7 +78,7 @@ export class OrderAlreadyExists extends Schema.TaggedError<OrderAlreadyExists>()
  * @since 0.1.0
  */
 export class OrderNotFound extends Schema.TaggedError<OrderNotFound>()("OrderNotFound", {
-  orderId: Schema.String
+  orderId: OrderId
 }) {
   override get message(): string {
     return `order '${this.orderId}' does not exist`
@@ -89,7 +90,7 @@ export class OrderNotFound extends Schema.TaggedError<OrderNotFound>()("OrderNot
  * @since 0.1.0
  */
 export class OrderNotPending extends Schema.TaggedError<OrderNotPending>()("OrderNotPending", {
-  orderId: Schema.String,
+  orderId: OrderId,
   status: OrderStatus
 }) {
   override get message(): string {
@@ -102,7 +103,7 @@ export class OrderNotPending extends Schema.TaggedError<OrderNotPending>()("Orde
  * @since 0.1.0
  */
 export class OrderAlreadyCancelled extends Schema.TaggedError<OrderAlreadyCancelled>()("OrderAlreadyCancelled", {
-  orderId: Schema.String
+  orderId: OrderId
 }) {
   override get message(): string {
     return `order '${this.orderId}' is already cancelled`

@@ -14,7 +14,7 @@
  */
 import { EventEnvelope } from "@eventline/core"
 import { Schema } from "effect"
-import { Id } from "./OrderCommand.ts"
+import { CustomerId, ProductId } from "./Ids.ts"
 
 /**
  * A line of a created order, as stored.
@@ -23,7 +23,7 @@ import { Id } from "./OrderCommand.ts"
  * @since 0.1.0
  */
 export const OrderLine = Schema.Struct({
-  productId: Id,
+  productId: ProductId,
   quantity: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
   /** Minor units (cents). */
   price: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -41,7 +41,7 @@ export type OrderLine = typeof OrderLine.Type
  */
 export const OrderEvent = Schema.TaggedUnion({
   OrderCreated: {
-    customerId: Id,
+    customerId: CustomerId,
     items: Schema.Array(OrderLine).check(Schema.isMinLength(1)),
     /** The sum of price × quantity over the items, in minor units (cents). */
     totalAmount: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))

@@ -6,12 +6,15 @@
  * Every event is applied only if it is newer than the row (`version`), so a replay or a duplicate
  * delivery is a no-op even outside the checkpoint's transaction.
  *
+ * The table is created by `OrderMigrations` (migration `0001_order_read_models`).
+ *
  * @since 0.1.0
  */
-import { Aggregate, Errors, type EventEnvelope } from "@eventline/core"
-import { PgStoreConfig, type Subscription } from "@eventline/postgres"
-import { Context, Effect, Layer, Option, Schema } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { Aggregate, Errors, type EventEnvelope, type Subscription } from "@eventline/core"
+import { PgStoreConfig } from "@eventline/postgres"
+import { Context, Effect, Layer, type Option, Schema, SchemaTransformation } from "effect"
+import { SqlClient, SqlSchema } from "effect/sql"
+import { CustomerId, OrderId } from "./Ids.ts"
 import { OrderAggregate } from "./OrderAggregate.ts"
 
 /**
@@ -25,8 +28,8 @@ export const OrderStatus = Schema.Literals(["pending", "confirmed", "cancelled"]
  * @since 0.1.0
  */
 export const OrderView = Schema.Struct({
-  orderId: Schema.String,
-  customerId: Schema.String,
+  orderId: OrderId,
+  customerId: CustomerId,
   status: OrderStatus,
   /** Minor units (cents). */
   totalAmount: Schema.Int,
@@ -42,7 +45,8 @@ export const OrderView = Schema.Struct({
  */
 export type OrderView = typeof OrderView.Type
 
-const Row = Schema.Struct({
+/** A row of `order_read_models` as the driver returns it, decoded into the view. */
+const OrderViewFromRow = Schema.Struct({
   id: Schema.String,
   customer_id: Schema.String,
   status: OrderStatus,
@@ -51,50 +55,40 @@ const Row = Schema.Struct({
   version: Schema.Int,
   created_at: Schema.Date,
   updated_at: Schema.Date
-})
-const Rows = Schema.Array(Row)
-
-const toView = (row: typeof Row.Type): OrderView => ({
-  orderId: row.id,
-  customerId: row.customer_id,
-  status: row.status,
-  totalAmount: Number(row.total_amount),
-  itemCount: row.item_count,
-  version: row.version,
-  createdAt: row.created_at.toISOString(),
-  updatedAt: row.updated_at.toISOString()
-})
-
-const infrastructure = (operation: string) => (cause: SqlError.SqlError | Schema.SchemaError) =>
-  new Errors.InfrastructureError({ operation, cause })
+}).pipe(
+  Schema.decodeTo(
+    OrderView,
+    SchemaTransformation.transform({
+      decode: (row) => ({
+        orderId: row.id,
+        customerId: row.customer_id,
+        status: row.status,
+        // an order totals at most 10^14 minor units (OrderCommand.maxPrice): exact as a number
+        totalAmount: Number(row.total_amount),
+        itemCount: row.item_count,
+        version: row.version,
+        createdAt: row.created_at.toISOString(),
+        updatedAt: row.updated_at.toISOString()
+      }),
+      encode: (view) => ({
+        id: view.orderId,
+        customer_id: view.customerId,
+        status: view.status,
+        total_amount: BigInt(view.totalAmount),
+        item_count: view.itemCount,
+        version: view.version,
+        created_at: new Date(view.createdAt),
+        updated_at: new Date(view.updatedAt)
+      })
+    })
+  )
+)
 
 const table = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const config = yield* PgStoreConfig.PgStoreConfig
   return { sql, table: sql(`${config.schema}.order_read_models`) }
 })
-
-/**
- * Create the table (idempotent).
- *
- * @category migrations
- * @since 0.1.0
- */
-export const migrate = Effect.gen(function* () {
-  const { sql, table: orders } = yield* table
-  yield* sql`CREATE TABLE IF NOT EXISTS ${orders} (
-    id text PRIMARY KEY,
-    customer_id text NOT NULL,
-    status text NOT NULL CHECK (status IN ('pending', 'confirmed', 'cancelled')),
-    total_amount bigint NOT NULL,
-    item_count integer NOT NULL,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL,
-    version integer NOT NULL
-  )`
-  yield* sql`CREATE INDEX IF NOT EXISTS order_read_models_status ON ${orders} (status, created_at DESC, id DESC)`
-  yield* sql`CREATE INDEX IF NOT EXISTS order_read_models_customer ON ${orders} (customer_id, created_at DESC, id DESC)`
-}).pipe(Effect.mapError(infrastructure("orderReadModel.migrate")))
 
 /**
  * Apply one Order event to the read model.
@@ -126,7 +120,9 @@ export const apply = (recorded: EventEnvelope.RecordedEvent) =>
         return
     }
   }).pipe(
-    Effect.mapError((error) => (error._tag === "InvalidEvent" ? error : infrastructure("orderReadModel.apply")(error)))
+    Effect.mapError((error) =>
+      error._tag === "InvalidEvent" ? error : Errors.infrastructure("orderReadModel.apply")(error)
+    )
   )
 
 /**
@@ -155,8 +151,10 @@ export interface Page {
   readonly nextCursor: string | undefined
 }
 
-const Cursor = Schema.Struct({ createdAt: Schema.String, id: Schema.String })
-const CursorJson = Schema.fromJsonString(Cursor)
+const Position = Schema.Struct({ createdAt: Schema.String, id: Schema.String })
+
+/** An opaque cursor: the position of the last item of a page, as base64url-encoded JSON. */
+const Cursor = Schema.StringFromBase64Url.pipe(Schema.decodeTo(Schema.fromJsonString(Position)))
 
 /**
  * A cursor that is not one of ours.
@@ -202,12 +200,30 @@ export const makeQueries = Effect.gen(function* () {
   const { sql, table: orders } = yield* table
   const columns = sql.literal("id, customer_id, status, total_amount, item_count, version, created_at, updated_at")
 
-  const byId = (orderId: string) =>
-    sql`SELECT ${columns} FROM ${orders} WHERE id = ${orderId}`.pipe(
-      Effect.flatMap(Schema.decodeUnknownEffect(Rows)),
-      Effect.map((rows) => Option.map(Option.fromNullishOr(rows[0]), toView)),
-      Effect.mapError(infrastructure("orders.byId"))
-    )
+  const findById = SqlSchema.findOneOption({
+    Request: Schema.String,
+    Result: OrderViewFromRow,
+    execute: (orderId) => sql`SELECT ${columns} FROM ${orders} WHERE id = ${orderId}`
+  })
+
+  const findPage = SqlSchema.findAll({
+    Request: Schema.Struct({
+      status: Schema.UndefinedOr(OrderStatus),
+      customerId: Schema.UndefinedOr(Schema.String),
+      after: Schema.UndefinedOr(Position),
+      limit: Schema.Int
+    }),
+    Result: OrderViewFromRow,
+    execute: ({ status, customerId, after, limit }) =>
+      sql`SELECT ${columns} FROM ${orders} WHERE ${sql.and([
+        status === undefined ? sql`true` : sql`status = ${status}`,
+        customerId === undefined ? sql`true` : sql`customer_id = ${customerId}`,
+        after === undefined ? sql`true` : sql`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id})`
+      ])}
+        ORDER BY created_at DESC, id DESC LIMIT ${limit}`
+  })
+
+  const byId = (orderId: string) => findById(orderId).pipe(Effect.mapError(Errors.infrastructure("orders.byId")))
 
   const list = (options: ListOptions) =>
     Effect.gen(function* () {
@@ -215,26 +231,21 @@ export const makeQueries = Effect.gen(function* () {
       const after =
         options.cursor === undefined
           ? undefined
-          : yield* Schema.decodeUnknownEffect(CursorJson)(
-              Buffer.from(options.cursor, "base64url").toString("utf8")
-            ).pipe(Effect.mapError(() => new InvalidCursor({ cursor: options.cursor ?? "" })))
-      const clauses = [
-        options.status === undefined ? sql`true` : sql`status = ${options.status}`,
-        options.customerId === undefined ? sql`true` : sql`customer_id = ${options.customerId}`,
-        after === undefined ? sql`true` : sql`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id})`
-      ]
-      const rows = yield* sql`SELECT ${columns} FROM ${orders} WHERE ${sql.and(clauses)}
-          ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`.pipe(
-        Effect.flatMap(Schema.decodeUnknownEffect(Rows)),
-        Effect.mapError(infrastructure("orders.list"))
-      )
-      const items = rows.slice(0, limit).map(toView)
+          : yield* Schema.decodeUnknownEffect(Cursor)(options.cursor).pipe(
+              Effect.mapError(() => new InvalidCursor({ cursor: options.cursor ?? "" }))
+            )
+      // one more than asked for: whether it exists says whether there is a next page
+      const views = yield* findPage({
+        status: options.status,
+        customerId: options.customerId,
+        after,
+        limit: limit + 1
+      }).pipe(Effect.mapError(Errors.infrastructure("orders.list")))
+      const items = views.slice(0, limit)
       const last = items[items.length - 1]
       const nextCursor =
-        rows.length > limit && last !== undefined
-          ? Buffer.from(Schema.encodeSync(CursorJson)({ createdAt: last.createdAt, id: last.orderId })).toString(
-              "base64url"
-            )
+        views.length > limit && last !== undefined
+          ? Schema.encodeSync(Cursor)({ createdAt: last.createdAt, id: last.orderId })
           : undefined
       return { items, nextCursor }
     })
@@ -243,12 +254,9 @@ export const makeQueries = Effect.gen(function* () {
 })
 
 /**
- * The queries, with the table created at start-up.
+ * The queries. The table is created by `OrderMigrations`: provide its layer first.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer: Layer.Layer<OrderQueries, Errors.InfrastructureError, SqlClient.SqlClient> = Layer.effect(
-  OrderQueries,
-  Effect.andThen(migrate, makeQueries)
-)
+export const layer: Layer.Layer<OrderQueries, never, SqlClient.SqlClient> = Layer.effect(OrderQueries, makeQueries)

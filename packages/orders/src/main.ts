@@ -11,7 +11,7 @@ import { Cause, Effect, Exit, Layer, Runtime, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { Otlp, OtlpSerialization } from "effect/observability"
 import { config } from "./Config.ts"
-import * as Server from "./Server.ts"
+import * as Layers from "./Layers.ts"
 
 class InvalidConfiguration extends Schema.TaggedError<InvalidConfiguration>()("InvalidConfiguration", {
   message: Schema.String
@@ -49,7 +49,7 @@ const program = Effect.gen(function* () {
     })
   )
   const app = announce.pipe(
-    Layer.provide(Server.layer(settings)),
+    Layer.provide(Layers.layer(settings)),
     Layer.provide(settings.otlpEndpoint === undefined ? Layer.empty : otlpLayer(settings.otlpEndpoint)),
     Layer.provide(Logging.layer({ level: settings.logLevel, format: settings.logFormat }))
   )

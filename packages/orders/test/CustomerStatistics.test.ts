@@ -1,14 +1,13 @@
 import { assert, layer } from "@effect/vitest"
-import { CommandBus, EventStore } from "@eventline/core"
-import { EventBus, InProcessBus, Relay } from "@eventline/kafka"
+import { CommandBus, EventBus, EventStore, InProcessBus, Relay } from "@eventline/core"
 import { PgStore } from "@eventline/postgres"
 import { Effect, Layer, Option, References, Schedule, Stream } from "effect"
-import { CustomerStatistics, OrderAggregate, OrderCommand } from "../src/index.ts"
+import { CustomerStatistics, OrderAggregate, OrderCommand, OrderMigrations } from "../src/index.ts"
 
 const Services = Layer.mergeAll(
   CommandBus.layer([CommandBus.fromAggregate(OrderAggregate.OrderAggregate)]),
   InProcessBus.layer(),
-  CustomerStatistics.layer
+  CustomerStatistics.layer.pipe(Layer.provide(OrderMigrations.layer))
 ).pipe(
   Layer.provideMerge(PgStore.layerEmbedded()),
   Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Error"))

@@ -1,22 +1,32 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { CommandBus, CommandHandler, Decider, Errors, EventStore } from "@eventline/core"
-import { PgCommitSignal, PgEventStore, PgStore, ProcessManagerRunner } from "@eventline/postgres"
+import {
+  CommandBus,
+  CommandHandler,
+  type DeadlineStore,
+  Decider,
+  Errors,
+  EventStore,
+  InMemoryStore,
+  ProcessManagerRunner,
+  type Subscription
+} from "@eventline/core"
+import { PgCommitSignal, PgEventStore, PgStore, PgSubscriptionStores } from "@eventline/postgres"
 import { TestEnvironment } from "@eventline/testing"
 import { Effect, Exit, Layer, Ref, Schedule, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { inject } from "vitest"
 import { freshDatabase } from "../../postgres/test/utils.ts"
-import { FulfilmentSaga, Inventory, OrderAggregate, OrderCommand } from "../src/index.ts"
+import { FulfilmentSaga, InventoryAggregate, InventoryCommand, OrderAggregate, OrderCommand } from "../src/index.ts"
 
 const databaseUrl = inject("databaseUrl")
 
 const Bus = CommandBus.layer([
   CommandBus.fromAggregate(OrderAggregate.OrderAggregate),
-  CommandBus.fromAggregate(Inventory.InventoryAggregate)
+  CommandBus.fromAggregate(InventoryAggregate.InventoryAggregate)
 ])
 
 const restock = (productId: string, quantity: number) =>
-  Inventory.InventoryCommand.cases.Restock.make({ productId, quantity })
+  InventoryCommand.InventoryCommand.cases.Restock.make({ productId, quantity })
 const createOrder = (orderId: string, items: ReadonlyArray<readonly [string, number]>) =>
   OrderCommand.OrderCommand.cases.CreateOrder.make({
     orderId,
@@ -28,7 +38,7 @@ const confirm = (orderId: string) => OrderCommand.OrderCommand.cases.ConfirmOrde
 const orderOf = (orderId: string) =>
   Effect.map(CommandHandler.load(OrderAggregate.OrderAggregate, orderId), (loaded) => loaded.state)
 const stockOf = (productId: string) =>
-  Effect.map(CommandHandler.load(Inventory.InventoryAggregate, productId), (loaded) => loaded.state)
+  Effect.map(CommandHandler.load(InventoryAggregate.InventoryAggregate, productId), (loaded) => loaded.state)
 const eventTypes = (streamId: string) =>
   EventStore.EventStore.use((store) =>
     Stream.runCollect(store.readStream(streamId)).pipe(
@@ -221,50 +231,58 @@ layer(Bus.pipe(Layer.provideMerge(PgStore.layerEmbedded())), { excludeTestServic
   }
 )
 
-layer(Bus.pipe(Layer.provideMerge(PgStore.layerEmbedded())), { timeout: "120 seconds" })(
-  "FulfilmentSaga deadlines under the TestClock",
-  (it) => {
-    it.effect(
-      "an order still pending 15 minutes after it was placed is cancelled as expired, across a restart; a confirmed one is not",
-      () =>
-        Effect.gen(function* () {
-          const bus = yield* CommandBus.CommandBus
-          yield* bus.dispatch(restock("clock-p1", 10))
-          const first = yield* runnerScope
-          const before = yield* startIn(first, { leaseTtl: "1 hour" })
-          yield* bus.dispatch(createOrder("clock-pending", [["clock-p1", 1]]))
-          yield* bus.dispatch(createOrder("clock-confirmed", [["clock-p1", 1]]))
-          yield* bus.dispatch(confirm("clock-confirmed"))
-          yield* settle(before)
-          yield* Scope.close(first, Exit.void)
+// the same runner on any store: PGlite (SQL ports, transactions) and the in-memory ports
+const deadlinesUnderTestClock = (
+  backend: string,
+  store: Layer.Layer<Subscription.Services | DeadlineStore.DeadlineStore, unknown>
+) =>
+  layer(Bus.pipe(Layer.provideMerge(store)), { timeout: "120 seconds" })(
+    `FulfilmentSaga deadlines under the TestClock on ${backend}`,
+    (it) => {
+      it.effect(
+        "an order still pending 15 minutes after it was placed is cancelled as expired, across a restart; a confirmed one is not",
+        () =>
+          Effect.gen(function* () {
+            const bus = yield* CommandBus.CommandBus
+            yield* bus.dispatch(restock("clock-p1", 10))
+            const first = yield* runnerScope
+            const before = yield* startIn(first, { leaseTtl: "1 hour" })
+            yield* bus.dispatch(createOrder("clock-pending", [["clock-p1", 1]]))
+            yield* bus.dispatch(createOrder("clock-confirmed", [["clock-p1", 1]]))
+            yield* bus.dispatch(confirm("clock-confirmed"))
+            yield* settle(before)
+            yield* Scope.close(first, Exit.void)
 
-          // a new process: the deadlines were stored, not held in memory
-          const second = yield* runnerScope
-          const after = yield* startIn(second, { leaseTtl: "1 hour" })
-          yield* TestClock.adjust("14 minutes")
-          assert.strictEqual(yield* after.fireDueDeadlines, 0)
-          assert.strictEqual((yield* orderOf("clock-pending")).status, "Pending")
+            // a new process: the deadlines were stored, not held in memory
+            const second = yield* runnerScope
+            const after = yield* startIn(second, { leaseTtl: "1 hour" })
+            yield* TestClock.adjust("14 minutes")
+            assert.strictEqual(yield* after.fireDueDeadlines, 0)
+            assert.strictEqual((yield* orderOf("clock-pending")).status, "Pending")
 
-          yield* TestClock.adjust("2 minutes")
-          yield* after.fireDueDeadlines
-          yield* settle(after)
-          assert.strictEqual((yield* orderOf("clock-pending")).status, "Cancelled")
-          assert.deepInclude((yield* cancellationsOf("clock-pending"))[0], { reason: "expired" })
-          assert.strictEqual((yield* orderOf("clock-confirmed")).status, "Confirmed")
-          assert.strictEqual(yield* after.fireDueDeadlines, 0, "each deadline fires once")
-          yield* Scope.close(second, Exit.void)
-        }),
-      60_000
-    )
-  }
-)
+            yield* TestClock.adjust("2 minutes")
+            yield* after.fireDueDeadlines
+            yield* settle(after)
+            assert.strictEqual((yield* orderOf("clock-pending")).status, "Cancelled")
+            assert.deepInclude((yield* cancellationsOf("clock-pending"))[0], { reason: "expired" })
+            assert.strictEqual((yield* orderOf("clock-confirmed")).status, "Confirmed")
+            assert.strictEqual(yield* after.fireDueDeadlines, 0, "each deadline fires once")
+            yield* Scope.close(second, Exit.void)
+          }),
+        60_000
+      )
+    }
+  )
+
+deadlinesUnderTestClock("PGlite", PgStore.layerEmbedded())
+deadlinesUnderTestClock("the in-memory store", InMemoryStore.layer)
 
 describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DATABASE_URL"))(
   "FulfilmentSaga on PostgreSQL",
   () => {
     layer(
       Bus.pipe(
-        Layer.provideMerge(Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer)),
+        Layer.provideMerge(Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer, PgSubscriptionStores.layer)),
         Layer.provideMerge(freshDatabase(databaseUrl ?? ""))
       ),
       { excludeTestServices: true, timeout: "120 seconds" }

@@ -1,12 +1,12 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { CommandBus, type EventEnvelope, EventStore, Position } from "@eventline/core"
-import { PgCommitSignal, PgEventStore, PgStore, PgStoreConfig, Subscription } from "@eventline/postgres"
+import { CommandBus, type EventEnvelope, EventStore, Position, Subscription } from "@eventline/core"
+import { PgCommitSignal, PgEventStore, PgStore, PgStoreConfig, PgSubscriptionStores } from "@eventline/postgres"
 import { TestEnvironment } from "@eventline/testing"
 import { Arbitrary, Effect, Layer, Option, Random, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { freshDatabase } from "../../postgres/test/utils.ts"
-import { OrderAggregate, OrderCommand, OrderReadModel } from "../src/index.ts"
+import { OrderAggregate, OrderCommand, OrderMigrations, OrderReadModel } from "../src/index.ts"
 
 const databaseUrl = inject("databaseUrl")
 
@@ -76,7 +76,7 @@ layer(
               const clean = `clean_${run}`
               for (const schema of [messy, clean]) {
                 yield* sql`CREATE SCHEMA ${sql(schema)}`
-                yield* inSchema(schema, OrderReadModel.migrate)
+                yield* inSchema(schema, OrderMigrations.run)
               }
               const streamType = OrderAggregate.OrderAggregate.streamType
               const start = yield* Stream.runCollect(store.readAll({ streamTypes: [streamType] })).pipe(
@@ -127,7 +127,7 @@ layer(
     () =>
       Effect.gen(function* () {
         const bus = yield* CommandBus.CommandBus
-        const queries = yield* Effect.andThen(OrderReadModel.migrate, OrderReadModel.makeQueries)
+        const queries = yield* Effect.andThen(OrderMigrations.run, OrderReadModel.makeQueries)
         const handle = yield* Subscription.start(OrderReadModel.subscription("order-read-model-test"))
         const ids = Array.from({ length: 25 }, (_, i) => `q-${String(i).padStart(2, "0")}`)
         for (const [i, orderId] of ids.entries()) {
@@ -192,7 +192,7 @@ describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DAT
   () => {
     layer(
       CommandBus.layer([CommandBus.fromAggregate(OrderAggregate.OrderAggregate)]).pipe(
-        Layer.provideMerge(Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer)),
+        Layer.provideMerge(Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer, PgSubscriptionStores.layer)),
         Layer.provideMerge(freshDatabase(databaseUrl ?? ""))
       ),
       { excludeTestServices: true, timeout: "120 seconds" }
@@ -204,7 +204,7 @@ describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DAT
             const sql = yield* SqlClient.SqlClient
             const bus = yield* CommandBus.CommandBus
             const store = yield* EventStore.EventStore
-            yield* OrderReadModel.migrate
+            yield* OrderMigrations.run
             const handle = yield* Subscription.start({ ...OrderReadModel.subscription("gap-projection"), batchSize: 5 })
             yield* Effect.forEach(
               Array.from({ length: 60 }, (_, i) => i),
@@ -229,7 +229,7 @@ describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DAT
             )
             yield* handle.caughtUp
             yield* sql`CREATE SCHEMA replay`
-            yield* inSchema("replay", OrderReadModel.migrate)
+            yield* inSchema("replay", OrderMigrations.run)
             const log = yield* Stream.runCollect(store.readAll({ streamTypes: ["Order"] }))
             for (const event of log) yield* inSchema("replay", OrderReadModel.apply(event))
             const projected = yield* snapshotOf("eventline")

@@ -5,11 +5,13 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { TestEnvironment } from "@eventline/testing"
-import { Effect, Fiber, type Layer, Schema } from "effect"
+import { Context, Duration, Effect, Fiber, Latch, Layer, Schema } from "effect"
 import type { HttpServer } from "effect/http"
 import { inject } from "vitest"
-import { OrderAccepted, OrderEvents, OrderList, StockView } from "../src/Api.ts"
+import { StockView } from "../src/InventoryApi.ts"
+import * as OrderReadModel from "../src/OrderReadModel.ts"
 import { OrderView } from "../src/OrderReadModel.ts"
+import { OrderAccepted, OrderEvents, OrderList } from "../src/OrdersApi.ts"
 import {
   baseUrl,
   call,
@@ -488,3 +490,69 @@ suite("Order service over HTTP on PGlite", serviceLayer({ _tag: "Embedded", data
 describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DATABASE_URL"))("on PostgreSQL", () => {
   suite("Order service over HTTP on PostgreSQL", serviceOnPostgres(databaseUrl ?? ""))
 })
+
+/** Opens and closes the read model's progress: while closed, its subscription handles nothing. */
+class ReadModelGate extends Context.Service<ReadModelGate, Latch.Latch>()("test/ReadModelGate") {}
+
+// the read model behind a gate the test controls (not transactional, so a closed gate does not
+// hold PGlite's only connection), and a consistency timeout short enough for a test
+const gatedService = Layer.unwrap(
+  Effect.gen(function* () {
+    const gate = yield* Latch.make(true)
+    const readModel = OrderReadModel.subscription()
+    return serviceLayer({ _tag: "Embedded", dataDir: undefined }, undefined, {
+      consistencyTimeout: Duration.millis(200),
+      readModel: {
+        ...readModel,
+        transactional: false,
+        handle: (event) => Effect.andThen(gate.await, readModel.handle(event))
+      }
+    }).pipe(Layer.merge(Layer.succeed(ReadModelGate, gate)))
+  })
+)
+
+layer(gatedService, { excludeTestServices: true, timeout: "120 seconds" })(
+  "?consistent=true when the read model is held back",
+  (it) => {
+    it.effect("answers 503 problem+json with Retry-After instead of stale data; 200 once it has caught up", () =>
+      Effect.gen(function* () {
+        const base = yield* baseUrl
+        const gate = yield* ReadModelGate
+        const orderId = unique("held")
+        // in stock, so that the saga reserves it and the order stays at version 2 once confirmed
+        const product = unique("p")
+        yield* call("POST", `${base}/inventory/${product}/restock`, { json: { quantity: 10 } })
+        assert.strictEqual(
+          (yield* call("POST", `${base}/orders`, { json: orderBody("held", [[product, 1]], orderId) })).status,
+          201
+        )
+        const fresh = yield* call("GET", `${base}/orders/${orderId}?consistent=true`)
+        assert.strictEqual(fresh.status, 200)
+        assert.strictEqual(decode(OrderView)(fresh).version, 1)
+
+        // held back: the read model cannot see the confirmation
+        yield* gate.close
+        assert.strictEqual((yield* call("POST", `${base}/orders/${orderId}/confirm`)).status, 200)
+        const stale = yield* call("GET", `${base}/orders/${orderId}?consistent=true`)
+        assert.strictEqual(stale.status, 503, stale.text)
+        assert.strictEqual(stale.headers.get("content-type"), "application/problem+json")
+        assert.strictEqual(stale.headers.get("retry-after"), "1")
+        const body = problem(stale)
+        assert.deepInclude(body, {
+          type: "urn:eventline:problem:unavailable",
+          status: 503,
+          instance: `/orders/${orderId}`
+        })
+        assert.include(body.detail ?? "", "200ms")
+        // without ?consistent=true the read model answers what it has (documented as possibly older)
+        const older = yield* call("GET", `${base}/orders/${orderId}`)
+        assert.strictEqual(decode(OrderView)(older).version, 1)
+
+        yield* gate.open
+        const caughtUp = yield* call("GET", `${base}/orders/${orderId}?consistent=true`)
+        assert.strictEqual(caughtUp.status, 200, caughtUp.text)
+        assert.deepInclude(decode(OrderView)(caughtUp), { version: 2, status: "confirmed" })
+      })
+    )
+  }
+)

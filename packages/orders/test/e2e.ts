@@ -7,20 +7,25 @@ import { Server as HttpServer } from "@eventline/http"
 import { Duration, Effect, Layer, Redacted, Schedule, Schema, Stream } from "effect"
 import { throwawayDatabase } from "../../postgres/test/utils.ts"
 import type { Database } from "../src/Config.ts"
-import * as Server from "../src/Server.ts"
+import * as Layers from "../src/Layers.ts"
 
 /** The base URL of the server under test, e.g. http://127.0.0.1:41235. */
 export const baseUrl = Effect.map(HttpServer.port, (port) => `http://127.0.0.1:${port}`)
 
 /** The service on a free port over this database. */
-export const serviceLayer = (database: Database, kafkaBrokers?: ReadonlyArray<string>) =>
-  Server.layer({
+export const serviceLayer = (
+  database: Database,
+  kafkaBrokers?: ReadonlyArray<string>,
+  options?: Pick<Layers.Options, "consistencyTimeout" | "readModel">
+) =>
+  Layers.layer({
     database,
     port: 0,
     host: "127.0.0.1",
     kafkaBrokers,
     readyMaxLag: 1000,
-    shutdownTimeout: Duration.seconds(5)
+    shutdownTimeout: Duration.seconds(5),
+    ...options
   })
 
 /** The service over a fresh PostgreSQL database, dropped when the layer is released. */

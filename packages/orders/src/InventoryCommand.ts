@@ -1,0 +1,70 @@
+/**
+ * The commands of the Inventory aggregate (stock per product, one stream per product) and the
+ * rules their input must follow, checked by the Schema before a command reaches the decider.
+ *
+ * @since 0.2.0
+ */
+import { Schema } from "effect"
+import { OrderId, ProductId } from "./Ids.ts"
+
+/**
+ * How many units a command restocks or reserves: an integer from 1 to 1 000 000.
+ *
+ * @category schemas
+ * @since 0.2.0
+ */
+export const Quantity = Schema.Int.check(
+  Schema.isBetween({ minimum: 1, maximum: 1_000_000 }, { message: "a quantity must be from 1 to 1000000" })
+)
+
+/**
+ * @category schemas
+ * @since 0.1.0
+ */
+export const InventoryCommand = Schema.TaggedUnion({
+  Restock: { productId: ProductId, quantity: Quantity },
+  Reserve: { productId: ProductId, orderId: OrderId, quantity: Quantity },
+  Release: { productId: ProductId, orderId: OrderId }
+})
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type InventoryCommand = typeof InventoryCommand.Type
+
+/**
+ * @category constructors
+ * @since 0.2.0
+ */
+export const Restock = InventoryCommand.cases.Restock
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export type Restock = typeof Restock.Type
+
+/**
+ * @category constructors
+ * @since 0.2.0
+ */
+export const Reserve = InventoryCommand.cases.Reserve
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export type Reserve = typeof Reserve.Type
+
+/**
+ * @category constructors
+ * @since 0.2.0
+ */
+export const Release = InventoryCommand.cases.Release
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export type Release = typeof Release.Type
