@@ -5,7 +5,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { EventStore, ExpectedVersion, IdempotencyStore, InMemoryEventStore, Instrumentation } from "@eventline/core"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, References, Schema } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { Health, Metrics, Middleware, Problem, RequestContext, Server, Streams } from "../src/index.ts"
 
@@ -61,7 +61,9 @@ const Routes = HttpApiBuilder.layer(Api).pipe(
 const TestServer = Server.layer(Routes, { port: 0, host: "127.0.0.1", bodyGuard: false, idempotency: false }).pipe(
   Layer.provide([Health.layer<never>([]), IdempotencyStore.layerMemory]),
   Layer.provideMerge(Instrumentation.layerStore),
-  Layer.provideMerge(InMemoryEventStore.layer)
+  Layer.provideMerge(InMemoryEventStore.layer),
+  // tests log at Warn: the request log lines are Info
+  Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Warn"))
 )
 
 const call = (port: number, method: string, path: string, init?: { body?: string; headers?: Record<string, string> }) =>

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { IdempotencyStore } from "@eventline/core"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, References, Schema } from "effect"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { Pipeline, Preconditions, Problem, RequestContext, Server } from "../src/index.ts"
 
@@ -37,7 +37,9 @@ const Handlers = HttpApiBuilder.group(TestApi, "test", (handlers) =>
         return { ...payload, requestId: request.requestId, executions }
       })
     )
-    .handle("boom", () => Effect.die(new Error("secret database password in this message")))
+    .handle("boom", () =>
+      Effect.die(new Error("secret database password in this message (a defect this test provokes on purpose)"))
+    )
     .handle("missing", ({ params }) => Effect.fail(Problem.notFound(`no thing '${params.id}'`)))
 )
 
@@ -45,7 +47,11 @@ const TestServer = Server.layer(HttpApiBuilder.layer(TestApi).pipe(Layer.provide
   port: 0,
   host: "127.0.0.1",
   maxBodySize: 1024
-}).pipe(Layer.provide(IdempotencyStore.layerMemory))
+}).pipe(
+  Layer.provide(IdempotencyStore.layerMemory),
+  // tests log at Warn: the request log lines are Info
+  Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Warn"))
+)
 
 const call = (port: number, method: string, path: string, init?: { body?: string; headers?: Record<string, string> }) =>
   Effect.promise(async () => {

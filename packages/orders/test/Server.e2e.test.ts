@@ -500,14 +500,20 @@ const gatedService = Layer.unwrap(
   Effect.gen(function* () {
     const gate = yield* Latch.make(true)
     const readModel = OrderReadModel.subscription()
-    return serviceLayer({ _tag: "Embedded", dataDir: undefined }, undefined, {
-      consistencyTimeout: Duration.millis(200),
-      readModel: {
-        ...readModel,
-        transactional: false,
-        handle: (event) => Effect.andThen(gate.await, readModel.handle(event))
-      }
-    }).pipe(Layer.merge(Layer.succeed(ReadModelGate, gate)))
+    return serviceLayer(
+      { _tag: "Embedded", dataDir: undefined },
+      undefined,
+      {
+        consistencyTimeout: Duration.millis(200),
+        readModel: {
+          ...readModel,
+          transactional: false,
+          handle: (event) => Effect.andThen(gate.await, readModel.handle(event))
+        }
+      },
+      // a 503 is logged as an error, and this test provokes one on purpose
+      "Fatal"
+    ).pipe(Layer.merge(Layer.succeed(ReadModelGate, gate)))
   })
 )
 

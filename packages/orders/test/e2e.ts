@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Server as HttpServer } from "@eventline/http"
-import { Duration, Effect, Layer, Redacted, Schedule, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, type LogLevel, Redacted, References, Schedule, Schema, Stream } from "effect"
 import { throwawayDatabase } from "../../postgres/test/utils.ts"
 import type { Database } from "../src/Config.ts"
 import * as Layers from "../src/Layers.ts"
@@ -16,7 +16,8 @@ export const baseUrl = Effect.map(HttpServer.port, (port) => `http://127.0.0.1:$
 export const serviceLayer = (
   database: Database,
   kafkaBrokers?: ReadonlyArray<string>,
-  options?: Pick<Layers.Options, "consistencyTimeout" | "readModel">
+  options?: Pick<Layers.Options, "consistencyTimeout" | "readModel">,
+  logLevel: LogLevel.LogLevel = "Warn"
 ) =>
   Layers.layer({
     database,
@@ -26,7 +27,10 @@ export const serviceLayer = (
     readyMaxLag: 1000,
     shutdownTimeout: Duration.seconds(5),
     ...options
-  })
+  }).pipe(
+    // tests log at Warn: request logs are Info
+    Layer.provide(Layer.succeed(References.MinimumLogLevel, logLevel))
+  )
 
 /** The service over a fresh PostgreSQL database, dropped when the layer is released. */
 export const serviceOnPostgres = (adminUrl: string) =>

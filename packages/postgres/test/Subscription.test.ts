@@ -1,7 +1,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { type EventEnvelope, EventStore, ExpectedVersion, type Subscription } from "@eventline/core"
 import { SubscriptionConformance, TestEnvironment } from "@eventline/testing"
-import { Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { Duration, Effect, Layer, References, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { PgCommitSignal, PgEventStore, PgStore, PgSubscriptionStores } from "../src/index.ts"
@@ -56,7 +56,11 @@ let counter = 0
 
 /** SQL-only: the projection's rows and the checkpoint share the transaction, so a fenced runner writes nothing. */
 const fencing = (backend: string, storeLayer: Layer.Layer<Subscription.Services | SqlClient.SqlClient, unknown>) =>
-  layer(storeLayer, { excludeTestServices: true, timeout: "120 seconds" })(`Subscription on ${backend}`, (it) => {
+  // losing the lease is logged at Info, and this test takes it away on purpose
+  layer(storeLayer.pipe(Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Warn"))), {
+    excludeTestServices: true,
+    timeout: "120 seconds"
+  })(`Subscription on ${backend}`, (it) => {
     it.effect(
       "a runner that lost its lease cannot commit: neither the projection's rows nor the checkpoint move",
       () =>
