@@ -6,7 +6,7 @@
  * @since 0.2.0
  */
 import { CommandHandler } from "@eventline/core"
-import { Commands, Problem } from "@eventline/http"
+import { Commands, Middleware, Problem } from "@eventline/http"
 import { Effect, Schema } from "effect"
 import { type HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { ProductId } from "./Ids.ts"
@@ -65,6 +65,11 @@ export class Group extends HttpApiGroup.make("inventory")
       error: Problem.queryErrors
     }).annotate(OpenApi.Description, "A product's stock, read from its stream (always current).")
   )
+  // commands: JSON bodies within the limit, Idempotency-Key, problem+json (the last declared runs outermost)
+  .middleware(Middleware.Problems)
+  .middleware(Middleware.IdempotencyKeys)
+  .middleware(Middleware.BodyGuard)
+  .middleware(Middleware.RequestIds)
   .annotate(OpenApi.Title, "Inventory") {}
 
 /**

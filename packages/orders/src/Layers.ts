@@ -13,7 +13,7 @@
  * @since 0.2.0
  */
 import { CommandBus, Instrumentation, ProcessManagerRunner, Subscription } from "@eventline/core"
-import { Health, Metrics, Server, Streams } from "@eventline/http"
+import { Health, Metrics, Middleware, Server, Streams } from "@eventline/http"
 import { PgHealth, PgIdempotencyStore, PgStore } from "@eventline/postgres"
 import { Context, type Duration, Effect, Layer } from "effect"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
@@ -192,7 +192,8 @@ export const routes = Layer.mergeAll(
       Streams.layerHandlers(Api),
       Health.layerHandlers(Api),
       Metrics.layerHandlers(Api, { refresh: refreshMetrics })
-    ])
+    ]),
+    Layer.provide(Middleware.layer())
   ),
   HttpApiScalar.layer(Api, { path: "/docs" })
 )
@@ -204,6 +205,13 @@ export const routes = Layer.mergeAll(
  * @since 0.2.0
  */
 export const layer = (config: Options & Pick<AppConfig, "port" | "host" | "shutdownTimeout">) =>
-  Server.layer(routes, { port: config.port, host: config.host, shutdownTimeout: config.shutdownTimeout }).pipe(
+  // the body guard and idempotency keys are the command groups' own middleware
+  Server.layer(routes, {
+    port: config.port,
+    host: config.host,
+    shutdownTimeout: config.shutdownTimeout,
+    bodyGuard: false,
+    idempotency: false
+  }).pipe(
     Layer.provide(services(config))
   )

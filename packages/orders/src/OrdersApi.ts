@@ -7,7 +7,7 @@
  * @since 0.2.0
  */
 import { type Errors, EventEnvelope, EventStore, Uuid } from "@eventline/core"
-import { Commands, Preconditions, Problem } from "@eventline/http"
+import { Commands, Middleware, Preconditions, Problem } from "@eventline/http"
 import { Context, Duration, Effect, Option, Schema, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { type HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
@@ -147,6 +147,11 @@ export class Group extends HttpApiGroup.make("orders")
       "Order statistics per customer, kept by a consumer of the order-events topic (Kafka, or the in-process bus): eventually consistent."
     )
   )
+  // commands: JSON bodies within the limit, Idempotency-Key, problem+json (the last declared runs outermost)
+  .middleware(Middleware.Problems)
+  .middleware(Middleware.IdempotencyKeys)
+  .middleware(Middleware.BodyGuard)
+  .middleware(Middleware.RequestIds)
   .annotate(OpenApi.Title, "Orders") {}
 
 /**
