@@ -1,6 +1,12 @@
 import { defineConfig } from "vitest/config"
 
+// The workspace tests the .ts sources: "@eventline/source" resolves @eventline/* to ./src/*.ts
+// (published users get ./dist). The rest is vite's default server conditions.
+const conditions = ["@eventline/source", "module", "node", "development|production"]
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
     globalSetup: ["./test/globalSetup.ts"],

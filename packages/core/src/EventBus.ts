@@ -179,6 +179,9 @@ export class EventBus extends Context.Service<
  *
  * @example
  * ```ts
+ * import { EventBus } from "@eventline/core"
+ * import { Effect } from "effect"
+ *
  * const handler = EventBus.handlers({
  *   OrderCreated: (event) => Effect.log("created", event.streamId),
  *   OrderCancelled: (event, delivery) => Effect.log("cancelled", event.streamId, delivery.attempt)

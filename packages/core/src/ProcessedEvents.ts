@@ -10,9 +10,16 @@
  *
  * @example
  * ```ts
- * const handler = (event: RecordedEvent) =>
- *   ProcessedEvents.once("order-projection", event.eventId,
- *     sql`INSERT INTO orders ${sql.insert({ id: event.streamId })}`)
+ * import { type EventEnvelope, ProcessedEvents } from "@eventline/core"
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ *
+ * const handler = (event: EventEnvelope.RecordedEvent) =>
+ *   Effect.gen(function* () {
+ *     const sql = yield* SqlClient.SqlClient
+ *     return yield* ProcessedEvents.once("order-projection", event.eventId,
+ *       sql`INSERT INTO orders ${sql.insert({ id: event.streamId })}`)
+ *   })
  * ```
  *
  * @since 0.2.0

@@ -48,7 +48,15 @@ import * as Position from "./Position.ts"
 import { UnitOfWork } from "./UnitOfWork.ts"
 import * as Uuid from "./Uuid.ts"
 
-export type { DeadLetter } from "./DeadLetterStore.ts"
+export type {
+  /**
+   * A parked event, as `deadLetters` lists it (re-exported from `DeadLetterStore`).
+   *
+   * @category models
+   * @since 0.2.0
+   */
+  DeadLetter
+} from "./DeadLetterStore.ts"
 
 /**
  * @category models

@@ -2,6 +2,9 @@
  * @since 0.1.0
  */
 
+// Refuses to load next to another copy of `effect` (see internal/effectCopies.ts)
+import "./internal/effectCopies.ts"
+
 /** @since 0.1.0 */
 export * as Aggregate from "./Aggregate.ts"
 /** @since 0.2.0 */
@@ -32,6 +35,7 @@ export * as EventStore from "./EventStore.ts"
 export * as ExpectedVersion from "./ExpectedVersion.ts"
 /** @since 0.2.0 */
 export * as IdempotencyStore from "./IdempotencyStore.ts"
+/** @since 0.1.0 */
 export * as InMemoryEventStore from "./InMemoryEventStore.ts"
 /** @since 0.2.0 */
 export * as InMemoryStore from "./InMemoryStore.ts"
@@ -39,7 +43,6 @@ export * as InMemoryStore from "./InMemoryStore.ts"
 export * as InProcessBus from "./InProcessBus.ts"
 /** @since 0.2.0 */
 export * as Instrumentation from "./Instrumentation.ts"
-/** @since 0.1.0 */
 /** @since 0.1.0 */
 export * as Json from "./Json.ts"
 /** @since 0.1.0 */

@@ -200,7 +200,12 @@ export interface ConsumeOptions extends GroupOptions {
  *
  * @example
  * ```ts
- * KafkaConsumer.consume(["orders"], "audit").pipe(
+ * import { KafkaConsumer } from "@eventline/kafka"
+ * import { Effect, Stream } from "effect"
+ *
+ * declare const audit: (consumed: KafkaConsumer.Consumed) => Effect.Effect<void>
+ *
+ * const program = KafkaConsumer.consume(["orders"], "audit").pipe(
  *   Stream.mapEffect((consumed) => audit(consumed).pipe(Effect.andThen(consumed.ack))),
  *   Stream.runDrain
  * )

@@ -33,7 +33,12 @@ export type CustomerStats = typeof CustomerStats.Type
 
 const consumerName = "customer-statistics"
 
-/** The topic the relay writes Order events to. */
+/**
+ * The topic the relay writes Order events to.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const topic = Relay.defaultTopicOf(OrderAggregate.streamType)
 
 /** A row of `customer_order_stats` as the driver returns it, decoded into the statistics. */

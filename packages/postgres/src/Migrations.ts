@@ -158,6 +158,10 @@ export const layer: Layer.Layer<never, Migrator.MigrationError | SqlError.SqlErr
  *
  * @example
  * ```ts
+ * import { Migrations } from "@eventline/postgres"
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ *
  * const OrderMigrations = Migrations.layerFor("orders", (schema) => ({
  *   "0001_read_model": Effect.gen(function* () {
  *     const sql = yield* SqlClient.SqlClient
