@@ -212,6 +212,4 @@ export const layer = (config: Options & Pick<AppConfig, "port" | "host" | "shutd
     shutdownTimeout: config.shutdownTimeout,
     bodyGuard: false,
     idempotency: false
-  }).pipe(
-    Layer.provide(services(config))
-  )
+  }).pipe(Layer.provide(services(config)))

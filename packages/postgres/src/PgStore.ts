@@ -7,7 +7,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { CommitSignal, type EventStore, type SnapshotStore } from "@eventline/core"
-import { type Config, Layer } from "effect"
+import { Config, Effect, Layer, Option, type Redacted } from "effect"
 import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as Migrations from "./Migrations.ts"
 import * as PgCommitSignal from "./PgCommitSignal.ts"
@@ -76,4 +76,36 @@ export const layerConfig = (
     Layer.provideMerge(PgCommitSignal.layer),
     Layer.provideMerge(Migrations.layer),
     Layer.provideMerge(PgClient.layerConfig(config))
+  )
+
+/**
+ * The store chosen by configuration: PostgreSQL when `DATABASE_URL` is set, else the embedded
+ * PGlite, in `EVENTLINE_DATA_DIR` when that is set (and not `memory`), else in memory. The same
+ * application runs on either without a code change.
+ *
+ * @example
+ * ```ts
+ * import { PgStore } from "@eventline/postgres"
+ *
+ * const Store = PgStore.layerFromConfig()
+ * ```
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layerFromConfig = (
+  options: {
+    readonly databaseUrl?: Config.Config<Option.Option<Redacted.Redacted>> | undefined
+    readonly dataDir?: Config.Config<Option.Option<string>> | undefined
+  } = {}
+): Layer.Layer<Services, PgliteClient.PgliteError | SqlError.SqlError | Migrator.MigrationError | Config.ConfigError> =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const url = yield* options.databaseUrl ?? Config.option(Config.Redacted("DATABASE_URL"))
+      const dataDir = yield* options.dataDir ?? Config.option(Config.String("EVENTLINE_DATA_DIR"))
+      const embedded = Option.filter(dataDir, (dir) => dir !== "memory")
+      return Option.isSome(url)
+        ? (layer({ url: url.value }) as Layer.Layer<Services, SqlError.SqlError | Migrator.MigrationError>)
+        : layerEmbedded({ dataDir: Option.getOrUndefined(embedded) })
+    })
   )

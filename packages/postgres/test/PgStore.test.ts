@@ -3,9 +3,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { CommitSignal, type EventEnvelope, EventStore, ExpectedVersion } from "@eventline/core"
-import { EventStoreConformance, SnapshotStoreConformance } from "@eventline/testing"
-import { Effect, Fiber, Stream } from "effect"
+import { EventStoreConformance, SnapshotStoreConformance, TestEnvironment } from "@eventline/testing"
+import { ConfigProvider, Effect, Fiber, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
 import { PgStore } from "../src/index.ts"
+import { throwawayDatabase } from "./utils.ts"
 
 const event = (type: string, data: EventEnvelope.NewEvent["data"] = {}): EventEnvelope.NewEvent => ({
   type,
@@ -65,5 +68,44 @@ describe("PgStore.layerEmbedded", () => {
         yield* secondRun
       }),
     120_000
+  )
+})
+
+const databaseUrl = inject("databaseUrl")
+
+describe("PgStore.layerFromConfig", () => {
+  const currentDatabase = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ readonly name: string }>`SELECT current_database() AS name`, (rows) => rows[0]?.name)
+  )
+  it.live("without DATABASE_URL: the embedded store, in memory", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const result = yield* store.append("configured", ExpectedVersion.NoStream, [event("Configured")], {
+        streamType: "Configured"
+      })
+      assert.strictEqual(result.nextExpectedVersion, 1)
+      assert.notInclude(yield* currentDatabase, "eventline_config")
+    }).pipe(
+      Effect.provide(PgStore.layerFromConfig()),
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({})))
+    )
+  )
+
+  it.live.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DATABASE_URL"))(
+    "with DATABASE_URL: PostgreSQL, migrated",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* throwawayDatabase(databaseUrl ?? "", "eventline_config")
+        yield* Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          yield* store.append("configured", ExpectedVersion.NoStream, [event("Configured")], {
+            streamType: "Configured"
+          })
+          assert.include(yield* currentDatabase, "eventline_config")
+        }).pipe(
+          Effect.provide(PgStore.layerFromConfig()),
+          Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ DATABASE_URL: url })))
+        )
+      })
   )
 })
