@@ -9,6 +9,7 @@ import { Effect, Exit, Schema } from "effect"
 import type { Decider } from "./Decider.ts"
 import { InvalidEvent } from "./Errors.ts"
 import type { RecordedEvent } from "./EventEnvelope.ts"
+import { assertOwnSchema } from "./internal/effectCopies.ts"
 
 /**
  * @category models
@@ -55,7 +56,12 @@ export interface SnapshotPolicy<State> {
  */
 export const make = <Command extends Tagged, Event extends Tagged, State, Rejection>(
   aggregate: Aggregate<Command, Event, State, Rejection>
-): Aggregate<Command, Event, State, Rejection> => aggregate
+): Aggregate<Command, Event, State, Rejection> => {
+  // a schema of another copy of effect would refuse valid commands for reasons nobody can see
+  assertOwnSchema(aggregate.commands, `the command schema of aggregate '${aggregate.streamType}'`)
+  assertOwnSchema(aggregate.events, `the event schema of aggregate '${aggregate.streamType}'`)
+  return aggregate
+}
 
 const jsonCodecs = new WeakMap<object, Schema.Codec<unknown, Schema.Json>>()
 

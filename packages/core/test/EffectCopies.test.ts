@@ -127,4 +127,41 @@ describe("EffectCopies", () => {
       assert.include(child.stderr, `${pathToFileURL(workspaceEffect).href}/`)
     })
   )
+
+  // The issue's own case: one core, but the app builds its schemas with its own copy of effect.
+  it.effect("an aggregate whose schemas come from another copy of effect is refused when it is made", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventline-effect-schema-"))),
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      yield* Effect.sync(() => {
+        Fs.mkdirSync(Path.join(dir, "node_modules"))
+        Fs.symlinkSync(workspaceEffect, Path.join(dir, "node_modules", "effect"), "dir")
+        Fs.writeFileSync(
+          Path.join(dir, "app.mjs"),
+          [
+            `const { Aggregate } = await import(${JSON.stringify(pathToFileURL(Path.join(coreSrc, "index.ts")).href)})`,
+            `const { Schema } = await import("effect")`,
+            `const commands = Schema.TaggedUnion({ Deposit: { accountId: Schema.String, cents: Schema.Int } })`,
+            `const events = Schema.TaggedUnion({ Deposited: { cents: Schema.Int } })`,
+            `const decider = { initialState: 0, decide: () => ({ _tag: "Success", success: [] }), evolve: (s) => s }`,
+            `Aggregate.make({ streamType: "Account", decider, commands, events, schemaVersion: 1, streamId: (c) => c.accountId })`,
+            `console.log("made")`
+          ].join("\n")
+        )
+      })
+      const child = yield* Effect.sync(() =>
+        spawnSync(process.execPath, ["--preserve-symlinks", Path.join(dir, "app.mjs")], {
+          encoding: "utf8",
+          env: { ...process.env, NODE_OPTIONS: "" },
+          timeout: 60_000
+        })
+      )
+      assert.notStrictEqual(child.status, 0, child.stdout)
+      assert.notInclude(child.stdout, "made")
+      assert.include(child.stderr, "TwoCopiesOfEffect")
+      assert.include(child.stderr, "the command schema of aggregate 'Account' was built with another copy of `effect`")
+    })
+  )
 })

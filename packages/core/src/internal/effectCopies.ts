@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import { Schema } from "effect"
 import { identity } from "effect/Function"
 
 /** One loaded @eventline/core and the `effect` it uses. */
@@ -70,3 +71,36 @@ const resolveEffect = (): string | undefined => {
 }
 
 register(globalThis, { marker: identity, effectUrl: resolveEffect(), coreUrl: new URL("../", import.meta.url).href })
+
+/** The prototype every schema AST node of this copy of `effect` inherits from. */
+const astRoot = (ast: unknown): unknown => {
+  let proto: unknown = typeof ast === "object" && ast !== null ? Object.getPrototypeOf(ast) : null
+  while (proto !== null && typeof proto === "object") {
+    const parent: unknown = Object.getPrototypeOf(proto)
+    if (parent === Object.prototype || parent === null) return proto
+    proto = parent
+  }
+  return proto
+}
+
+const ownRoot = astRoot(Schema.String.ast)
+
+/**
+ * Throws `TwoCopiesOfEffect` when `schema` was built with another copy of `effect` than this
+ * core's (the app's own copy beside the library's): such a schema fails valid input for reasons
+ * nobody can see ("Expected an integer" for an integer).
+ */
+export const assertOwnSchema = (schema: { readonly ast: unknown }, what: string): void => {
+  if (astRoot(schema.ast) !== ownRoot) {
+    throw new TwoCopiesOfEffect(
+      [
+        `@eventline/core: ${what} was built with another copy of \`effect\` than the one @eventline/core uses.`,
+        `  @eventline/core at ${new URL("../", import.meta.url).href}`,
+        `    uses effect at ${where(resolveEffect())}`,
+        "Eventline's schemas, services and errors work only with one copy of effect shared by the whole app.",
+        "Dedupe it: `npm ls effect` shows where each copy comes from; install one version of effect that",
+        "satisfies every package's peerDependency (`npm dedupe`)."
+      ].join("\n")
+    )
+  }
+}
