@@ -18,7 +18,7 @@
 import { mkdir } from "node:fs/promises"
 import { PgClient } from "@effect/sql-pg"
 import { PGlite, type PGliteOptions } from "@electric-sql/pglite"
-import { Effect, type Layer, Schema, type Scope } from "effect"
+import { Effect, type Layer, Schedule, Schema, type Scope } from "effect"
 import type * as Reactivity from "effect/reactivity/Reactivity"
 import type { SqlClient, SqlError } from "effect/sql"
 import { pgliteStream } from "./internal/pgliteStream.ts"
@@ -71,11 +71,43 @@ export interface PgliteClientOptions {
    * `undefined` keeps the database in memory.
    */
   readonly dataDir?: string | undefined
-  /** Options for `PGlite.create`, for example `relaxedDurability`. */
+  /**
+   * PostgreSQL settings (`-c name=value` at start-up), over {@link defaultSettings}. Ignored
+   * when `pglite.startParams` is given.
+   *
+   * @since 0.2.0
+   */
+  readonly settings?: Readonly<Record<string, string>> | undefined
+  /** Options for `PGlite.create`, for example `initialMemory` or `startParams`. */
   readonly pglite?: Omit<PGliteOptions, "dataDir"> | undefined
   /** Client settings such as `transformResultNames` or `startupParameters`. */
   readonly client?: PgliteClientConfig | undefined
 }
+
+/**
+ * The settings PGlite starts with by default: sized for its one backend session rather than a
+ * server's 100 connections and 128MB of shared buffers. Pages the buffers touch stay resident, so
+ * smaller buffers keep the process's memory flat as the data grows (the operating system's
+ * page cache, or PGlite's in-memory files, still hold the data). None of them weakens durability.
+ *
+ * @category constants
+ * @since 0.2.0
+ */
+export const defaultSettings: Readonly<Record<string, string>> = {
+  shared_buffers: "16MB",
+  max_connections: "1",
+  superuser_reserved_connections: "0",
+  reserved_connections: "0",
+  // keep at most two spare WAL segments after a checkpoint (in memory they are resident)
+  min_wal_size: "32MB",
+  max_wal_size: "64MB"
+}
+
+/** PGlite's own start parameters, then ours as `-c` settings (later ones win). */
+const startParams = (settings: Readonly<Record<string, string>> | undefined): Array<string> => [
+  ...PGlite.defaultStartParams,
+  ...Object.entries({ ...defaultSettings, ...settings }).flatMap(([name, value]) => ["-c", `${name}=${value}`])
+]
 
 /**
  * A `PgClient` over an existing PGlite instance, with its single connection.
@@ -107,8 +139,24 @@ export const fromPglite = Effect.fnUntraced(function* (
 })
 
 /**
+ * PostgreSQL in single-user mode (PGlite) never checkpoints on its own, so without this its WAL
+ * grows with every write (resident, when in memory) and a restart after a crash replays all of
+ * it. A checkpoint runs once a WAL segment (16MB) has been written since the last one.
+ */
+const checkpointWhenDue = (client: PgClient.PgClient) =>
+  Effect.ignore(
+    Effect.gen(function* () {
+      const [row] = yield* client<{ readonly due: boolean }>`
+        SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), (pg_control_checkpoint()).redo_lsn) >= 16777216 AS due`
+      if (row?.due === true) yield* client`CHECKPOINT`
+    }),
+    { log: "Warn" }
+  )
+
+/**
  * Starts PGlite (in memory, or on `dataDir`) for the lifetime of the scope and
- * returns a `PgClient` over it. The database is closed when the scope closes.
+ * returns a `PgClient` over it, checkpointing every 30 seconds once a WAL segment
+ * was written. The database is closed when the scope closes.
  *
  * @category constructors
  * @since 0.1.0
@@ -122,7 +170,7 @@ export const make = Effect.fnUntraced(function* (
       try: async () => {
         // A plain path (not `memory://`, `idb://`, ...) is a directory on disk.
         if (dataDir !== undefined && !dataDir.includes("://")) await mkdir(dataDir, { recursive: true })
-        return PGlite.create(dataDir, options.pglite)
+        return PGlite.create(dataDir, { startParams: startParams(options.settings), ...options.pglite })
       },
       catch: (cause) => new PgliteError({ cause })
     }),
@@ -132,7 +180,9 @@ export const make = Effect.fnUntraced(function* (
         { log: "Warn" }
       )
   )
-  return yield* fromPglite(db, options.client)
+  const client = yield* fromPglite(db, options.client)
+  yield* checkpointWhenDue(client).pipe(Effect.repeat(Schedule.spaced("30 seconds")), Effect.forkScoped)
+  return client
 })
 
 /**

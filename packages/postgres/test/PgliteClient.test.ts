@@ -21,6 +21,21 @@ layer(PgliteClient.layer(), { timeout: "60 seconds" })("PgliteClient (in memory)
     })
   )
 
+  it.effect("starts sized for its one session (shared_buffers, max_connections), durable writes kept", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const names = ["shared_buffers", "max_connections", "synchronous_commit", "full_page_writes"]
+      const rows = yield* sql<{ readonly name: string; readonly setting: string }>`
+        SELECT name, current_setting(name) AS setting FROM pg_settings WHERE name IN ${sql.in(names)}`
+      assert.deepStrictEqual(Object.fromEntries(rows.map((row) => [row.name, row.setting])), {
+        full_page_writes: "on",
+        max_connections: "1",
+        shared_buffers: "16MB",
+        synchronous_commit: "on"
+      })
+    })
+  )
+
   it.effect("creates a table, inserts and selects with parameters", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
