@@ -32,7 +32,8 @@ const startService = (dataDir: string) =>
     const output: Array<string> = []
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(process.execPath, ["packages/orders/src/main.ts"], {
+        // the workspace's sources, as `npm start` runs them (.npmrc's node-options is not passed on here)
+        spawn(process.execPath, ["--conditions=@eventline/source", "packages/orders/src/main.ts"], {
           cwd: root,
           env: {
             PATH: process.env.PATH ?? "",
