@@ -1,37 +1,35 @@
 /**
- * Benchmark 5: append throughput AND latency (p50/p95/p99) on PostgreSQL against pgbench running
- * the store's own SQL, plus reading a 1000-event stream and loading an aggregate with and
- * without a snapshot. Part of `npm run bench`; alone: `node scripts/bench/appendLatency.ts [--quick]`.
+ * Benchmark 5: append throughput and latency (p50/p95/p99) on PostgreSQL against what PostgreSQL
+ * itself can do, plus reading and loading streams. Part of `npm run bench`; alone:
+ * `node scripts/bench/appendLatency.ts [--quick] [--cases=a1,b]`.
  *
  * Appends, each side for a fixed time per round (time-bound, not a fixed workload):
  *   (a) one event per append to new streams (Exact(0)), 1, 8 and 32 concurrent writers
  *   (b) ten events per append to new streams, 8 writers
  *   (c) one event per append to existing streams with Exact(current version), 8 writers, each
  *       writer on its own stream (no conflicts)
- * Eventline: `PgEventStore.append` in this process, N fibers on a pool of N connections, each
- * append timed. Raw: pgbench (C) with N clients (`-c N -j min(N,2) -T s -M prepared -l`), per-
- * transaction log parsed for the same figures.
+ * Three contenders per round, the order rotated:
+ *   eventline: `EventStore.append` of `PgStore.layer` (its defaults: NOTIFY after commit, the
+ *     LISTEN on a connection of its own) in this process, N fibers on a pool of N+1 connections,
+ *     each append timed; this process's CPU per append (process.cpuUsage) is reported.
+ *   raw: pgbench (C) with N clients (`-c N -j min(N,2) -T s -M prepared -l`) inserting the same
+ *     rows into a plain table (bigserial key, unique (stream_id, version), nothing else),
+ *     autocommit, one INSERT per transaction (k rows in it for (b)). The baseline that counts.
+ *   store SQL: pgbench running the store's own append statement. What it measures is Node's
+ *     overhead over our own SQL, not our distance from PostgreSQL.
  *
- * The pgbench script IS the store's statement: each case first makes one probe append through
- * the store with a statement transformer (effect/sql `CurrentTransformer`) that records the
- * compiled SQL text and parameters the driver is given. That text is written to the script
- * unchanged except for its placeholders: constant parameters become `-D pN=value` variables (sent
- * as bound parameters, as the store sends them), the stream id becomes `:sid` (a random int64
- * per transaction for new streams; `:base + :client_id` for existing ones), the expected version
- * of (c) becomes `:cur` (a per-client counter: `\set cur :cur + 1` after each append), and each
+ * The store-SQL script is captured: a probe append through the store with a statement
+ * transformer (effect/sql `CurrentTransformer`) records the compiled SQL text and parameters.
+ * That text is written to the script unchanged except for its placeholders: constant parameters
+ * become `-D pN=value` variables (sent as bound parameters, as the store sends them), the stream
+ * id becomes `:sid` (a random int64 per transaction for new streams; `:base + :client_id` for
+ * existing ones), the expected version of (c) becomes `:cur` (a per-client counter), and each
  * event id, a bound uuid in the store, becomes a uuid made by the server in the statement
- * (12 hex digits of the clock's milliseconds + 20 random ones: time-ordered like the store's
- * UUIDv7, so the event_id index sees the same right-leaning inserts).
+ * (time-ordered like the store's UUIDv7, so the indexes see the same right-leaning inserts).
  *
- * Rounds alternate ABBA (pgbench first on even rounds); figures are medians over rounds, ratios
- * the median of per-round ratios with their range (the noise, shown). Each run also records CPU
- * per append: this process or pgbench (GNU time, less a one-transaction run's start-up cost),
- * PostgreSQL's processes and the whole machine (/proc), so the report can say where the time
- * went and whether other work on the box disturbed a round.
- *
- * Diagnostics at 32 writers (full runs): pgbench with the same statement minus its NOTIFY CTE
- * (what the in-transaction NOTIFY costs raw), and the store with `notifyMode: "after-commit"`,
- * both against pgbench with the NOTIFY in the same rotation.
+ * Figures are medians over rounds, ratios the median of per-round ratios with their range (the
+ * noise, shown). CPU per append is also recorded for pgbench (GNU time, less a one-transaction
+ * run's start-up cost), PostgreSQL's processes and the whole machine (/proc).
  */
 import { execFile } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
@@ -48,10 +46,8 @@ import * as EventStore from "@eventline/core/EventStore"
 import * as ExpectedVersion from "@eventline/core/ExpectedVersion"
 import * as SnapshotStore from "@eventline/core/SnapshotStore"
 import * as Migrations from "@eventline/postgres/Migrations"
-import * as PgEventStore from "@eventline/postgres/PgEventStore"
-import * as PgSnapshotStore from "@eventline/postgres/PgSnapshotStore"
-import * as PgStoreConfig from "@eventline/postgres/PgStoreConfig"
-import { Effect, Layer, Option, Redacted, Schema, type Scope, Stream } from "effect"
+import * as PgStore from "@eventline/postgres/PgStore"
+import { Effect, Option, Redacted, Schema, type Scope, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as Statement from "effect/sql/Statement"
 import {
@@ -490,13 +486,6 @@ interface AppendCase {
   readonly eventsPerAppend: number
   /** Existing streams with Exact(current) (c), or new streams with Exact(0). */
   readonly existing: boolean
-  /** The issue's target for eventline/raw appends per second, if any. */
-  readonly target: Option.Option<number>
-  /**
-   * Full runs: also pgbench without the statement's NOTIFY (what the NOTIFY costs raw), and the
-   * store with `notifyMode: "after-commit"` (its NOTIFY sent after the commit, coalesced).
-   */
-  readonly diagnose: boolean
 }
 
 const makeCase = (
@@ -504,54 +493,75 @@ const makeCase = (
   label: string,
   writers: number,
   eventsPerAppend: number,
-  existing: boolean,
-  target?: number
-): AppendCase => ({
-  key,
-  label,
-  writers,
-  eventsPerAppend,
-  existing,
-  target: Option.fromNullishOr(target),
-  diagnose: key === "a32"
-})
+  existing: boolean
+): AppendCase => ({ key, label, writers, eventsPerAppend, existing })
 
 const appendCases: ReadonlyArray<AppendCase> = [
   makeCase("a1", "(a) k=1 new streams, c=1", 1, 1, false),
   makeCase("a8", "(a) k=1 new streams, c=8", 8, 1, false),
-  makeCase("a32", "(a) k=1 new streams, c=32", 32, 1, false, 0.6),
-  makeCase("b", "(b) k=10 new streams, c=8", 8, 10, false, 0.8),
+  makeCase("a32", "(a) k=1 new streams, c=32", 32, 1, false),
+  makeCase("b", "(b) k=10 new streams, c=8", 8, 10, false),
   makeCase("c", "(c) k=1 existing, Exact, c=8", 8, 1, true)
 ]
 
-interface Paired {
-  readonly eventline: ReadonlyArray<AppendSample>
-  readonly baseline: ReadonlyArray<AppendSample>
-}
+/** The issue's target for eventline/raw (appends/s, and loading vs the same SELECT). */
+const target = 0.6
 
-interface AppendResult extends Paired {
+interface AppendResult {
   readonly case: AppendCase
-  /** The diagnostics, each against pgbench with the NOTIFY in the same rotation. */
-  readonly diagnostics: Option.Option<{
-    /** pgbench without the NOTIFY. */
-    readonly withoutNotify: Paired
-    /** PgEventStore.append with `notifyMode: "after-commit"`. */
-    readonly afterCommit: Paired
-  }>
-}
-
-/** The captured statement without its NOTIFY: the `notified` CTE selects 1 instead. */
-const withoutNotify = ([text, params]: Captured): Effect.Effect<Captured, BenchFailed> => {
-  const pattern = /notified AS \(\s*SELECT pg_notify\([\s\S]*?\) FROM inserted HAVING count\(\*\) > 0[^\n)]*\s*\)/
-  return pattern.test(text)
-    ? Effect.succeed([text.replace(pattern, "notified AS (SELECT 1 FROM inserted HAVING count(*) > 0)"), params])
-    : Effect.fail(new BenchFailed({ reason: "the append statement's NOTIFY was not found" }))
+  readonly eventline: ReadonlyArray<AppendSample>
+  /** pgbench, plain table. */
+  readonly raw: ReadonlyArray<AppendSample>
+  /** pgbench, the store's own statement. */
+  readonly storeSql: ReadonlyArray<AppendSample>
 }
 
 /** pgbench stream ids of (c): numeric, above the random ids of (a)/(b) (at most 2^62). */
 let existingBase = 5_000_000_000_000_000_000n
 
 const CountRows = Schema.Array(Schema.Struct({ n: Schema.String }))
+
+/** The raw baseline's table: the event row's columns, a bigserial key, unique (stream_id, version). */
+const createRawTable = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql`CREATE TABLE IF NOT EXISTS public.raw_events (
+    global_position bigserial PRIMARY KEY,
+    stream_id text NOT NULL,
+    stream_type text NOT NULL,
+    version integer NOT NULL,
+    event_id uuid NOT NULL,
+    event_type text NOT NULL,
+    schema_version integer NOT NULL,
+    data jsonb NOT NULL,
+    metadata jsonb NOT NULL,
+    UNIQUE (stream_id, version)
+  )`
+)
+
+/** The raw baseline's pgbench script: one INSERT of the batch's k rows into the plain table. */
+const rawScript = (appendCase: AppendCase, batch: ReadonlyArray<EventEnvelope.NewEvent>, file: string) =>
+  Effect.gen(function* () {
+    const defines: Array<readonly [string, string]> = [["stype", streamType]]
+    const rows = batch.map((event, index) => {
+      defines.push(
+        [`t${index}`, event.type],
+        [`d${index}`, JSON.stringify(event.data)],
+        [`m${index}`, JSON.stringify(event.metadata)]
+      )
+      const version = appendCase.existing ? `:cur + ${index + 1}` : String(index + 1)
+      return `(:sid, :stype, ${version}, ${serverUuid}::uuid, :t${index}, 1, :d${index}, :m${index})`
+    })
+    const k = appendCase.eventsPerAppend
+    const script = [
+      appendCase.existing ? "\\set sid :base + :client_id" : "\\set sid random(1, 4611686018427387903)",
+      "INSERT INTO public.raw_events (stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)",
+      `VALUES ${rows.join(",\n  ")};`,
+      ...(appendCase.existing ? [`\\set cur :cur + ${k}`] : []),
+      ""
+    ].join("\n")
+    yield* Effect.promise(() => writeFile(file, script))
+    return { file, text: script, defines } satisfies PgbenchScript
+  })
 
 const runAppendCase = (
   appendCase: AppendCase,
@@ -561,8 +571,6 @@ const runAppendCase = (
     readonly workDir: string
     readonly seconds: number
     readonly rounds: Rounds
-    /** Rounds of the NOTIFY diagnostic, none in quick runs. */
-    readonly diagnosticRounds: Option.Option<Rounds>
     readonly tag: string
   }
 ) =>
@@ -570,7 +578,7 @@ const runAppendCase = (
     const store = yield* EventStore.EventStore
     const sql = yield* SqlClient.SqlClient
     const { writers, eventsPerAppend: k } = appendCase
-    const single = (query: Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError>) =>
+    const count = (query: Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError>) =>
       query.pipe(
         Effect.flatMap(Schema.decodeUnknownEffect(CountRows)),
         Effect.map((rows) => BigInt(rows[0]?.n ?? "0"))
@@ -588,23 +596,24 @@ const runAppendCase = (
     if (appendCase.existing) yield* append(probeId, 0, batchOf(0))
     const probeVersion = appendCase.existing ? k : 0
     const captured = yield* captureAppend(append(probeId, probeVersion, batchOf(0)))
-    const scriptOf = (statement: Captured, name: string) =>
-      toPgbenchScript(
-        statement,
-        { streamId: probeId, events: k, expectedVersion: probeVersion },
-        appendCase.existing
-          ? ["\\set sid :base + :client_id"]
-          : // a random int64 per transaction: a repeat (which would append nothing) is improbable
-            ["\\set sid random(1, 4611686018427387903)"],
-        appendCase.existing ? [`\\set cur :cur + ${k}`] : [],
-        path.join(context.workDir, `${name}.sql`)
-      )
-    const script = yield* scriptOf(captured, `append-${appendCase.key}`)
+    const storeScript = yield* toPgbenchScript(
+      captured,
+      { streamId: probeId, events: k, expectedVersion: probeVersion },
+      appendCase.existing
+        ? ["\\set sid :base + :client_id"]
+        : // a random int64 per transaction: a repeat (which would append nothing) is improbable
+          ["\\set sid random(1, 4611686018427387903)"],
+      appendCase.existing ? [`\\set cur :cur + ${k}`] : [],
+      path.join(context.workDir, `append-${appendCase.key}.sql`)
+    )
+    const plainScript = yield* rawScript(
+      appendCase,
+      batchOf(0),
+      path.join(context.workDir, `raw-${appendCase.key}.sql`)
+    )
     if (appendCase.key === "a1" || appendCase.key === "c") {
-      yield* Effect.sync(() =>
-        process.stderr.write(
-          `\n--- pgbench script of ${appendCase.label} (constant parameters as -D pN=...):\n${script.text}---\n`
-        )
+      yield* progress(
+        `--- pgbench scripts of ${appendCase.label} (constant parameters as -D name=...):\n${plainScript.text}---\n${storeScript.text}---`
       )
     }
 
@@ -622,94 +631,62 @@ const runAppendCase = (
         append(ids[writer] as string, k * (index + 1), batchOf(writer))
       )
     })
-    const rawRun = (limit: Limit, which: PgbenchScript = script) =>
+    /** A pgbench run of `script`, checked: rows written = transactions logged x k. */
+    const pgbenchRun = (script: PgbenchScript, table: "eventline.events" | "public.raw_events", limit: Limit) =>
       Effect.gen(function* () {
         const extra: Array<readonly [string, string]> = []
         if (appendCase.existing) {
           const base = existingBase
           existingBase += 1000n
-          const ids = Array.from({ length: writers }, (_, client) => String(base + BigInt(client)))
-          yield* Effect.forEach(ids, (id, writer) => append(id, 0, batchOf(writer)), { concurrency: writers })
-          extra.push(["base", String(base)], ["cur", String(k)])
+          if (table === "eventline.events") {
+            const ids = Array.from({ length: writers }, (_, client) => String(base + BigInt(client)))
+            yield* Effect.forEach(ids, (id, writer) => append(id, 0, batchOf(writer)), { concurrency: writers })
+            extra.push(["cur", String(k)])
+          } else {
+            extra.push(["cur", "0"])
+          }
+          extra.push(["base", String(base)])
         }
-        const before = yield* single(sql`SELECT coalesce(max(global_position), 0)::text AS n FROM eventline.events`)
-        const run = yield* runPgbench(context.tools, context.url, context.workDir, which, writers, limit, extra)
-        const written = yield* single(
-          sql`SELECT count(*)::text AS n FROM eventline.events WHERE global_position > ${before.toString()}::bigint`
+        const rows = sql(table)
+        const before = yield* count(sql`SELECT coalesce(max(global_position), 0)::text AS n FROM ${rows}`)
+        const run = yield* runPgbench(context.tools, context.url, context.workDir, script, writers, limit, extra)
+        const written = yield* count(
+          sql`SELECT count(*)::text AS n FROM ${rows} WHERE global_position > ${before.toString()}::bigint`
         )
-        // the statement appends nothing, silently, when its expectation fails: check it never did
+        // the store's statement appends nothing, silently, when its expectation fails: check it never did
         if (written !== BigInt(run.latencies.length * k)) {
           return yield* new BenchFailed({
-            reason: `pgbench ${appendCase.label}: ${run.latencies.length} appends logged but ${written} events written`
+            reason: `pgbench ${appendCase.label} on ${table}: ${run.latencies.length} transactions logged but ${written} rows written`
           })
         }
         return run
       })
 
     yield* progress(
-      `append latency ${appendCase.label}: pool ${writers}, warm-up, then ${describeRounds(context.rounds)} of ${context.seconds} s per side`
+      `append ${appendCase.label}: pool ${writers + 1}, warm-up, then ${describeRounds(context.rounds)} of ${context.seconds} s per contender`
     )
     yield* runFor(writers, 0.3, (writer, index) =>
       append(`${context.tag}-warm-${appendCase.key}-${writer}-${index}`, 0, batchOf(writer))
     )
-    const overhead = yield* rawRun({ transactions: 1 })
-    const raw = Effect.map(rawRun({ seconds: context.seconds }), (run) => lessOverhead(run, overhead))
+    const timedPgbench = (script: PgbenchScript, table: "eventline.events" | "public.raw_events") =>
+      Effect.gen(function* () {
+        const overhead = yield* pgbenchRun(script, table, { transactions: 1 })
+        return Effect.map(pgbenchRun(script, table, { seconds: context.seconds }), (run) => lessOverhead(run, overhead))
+      })
+    const raw = yield* timedPgbench(plainScript, "public.raw_events")
+    const storeSql = yield* timedPgbench(storeScript, "eventline.events")
     const show = (side: string, sample: AppendSample) =>
       progress(
         `  ${side} ${compact(sample.perSecond)}/s p50/p95/p99 ${ms(sample.p50)}/${ms(sample.p95)}/${ms(sample.p99)} ms; ` +
           `cpus ${(sample.machineBusy * 100).toFixed(0)}% busy; µs/append client ${sample.clientCpuMicros.toFixed(0)}, ` +
           `PostgreSQL ${sample.postgresCpuMicros.toFixed(0)}, other ${otherCpuMicros(sample).toFixed(0)}`
       )
-    const samples = yield* alternate({
-      rounds: context.rounds,
-      baseline: () => Effect.tap(raw, (sample) => show("pgbench  ", sample)),
-      eventline: () => Effect.tap(ours, (sample) => show("eventline", sample))
+    const samples = yield* rotate(context.rounds, {
+      raw: Effect.tap(raw, (sample) => show("raw      ", sample)),
+      storeSql: Effect.tap(storeSql, (sample) => show("store SQL", sample)),
+      eventline: Effect.tap(ours, (sample) => show("eventline", sample))
     })
-    const diagnosticRounds = appendCase.diagnose ? context.diagnosticRounds : Option.none()
-    if (Option.isNone(diagnosticRounds)) {
-      return { case: appendCase, ...samples, diagnostics: Option.none() } satisfies AppendResult
-    }
-    const quiet = yield* scriptOf(yield* withoutNotify(captured), `append-${appendCase.key}-no-notify`)
-    const config = yield* PgStoreConfig.PgStoreConfig
-    return yield* Effect.scoped(
-      Effect.gen(function* () {
-        // a second store on the same pool, its NOTIFY after the commit (a fiber of this scope)
-        const afterCommit = yield* PgEventStore.make.pipe(
-          Effect.provideService(PgStoreConfig.PgStoreConfig, { ...config, notifyMode: "after-commit" })
-        )
-        let diagnosticRound = 0
-        const oursAfterCommit = Effect.suspend(() => {
-          const run = `${context.tag}-${appendCase.key}-after-commit-${++diagnosticRound}`
-          return runFor(writers, context.seconds, (writer, index) =>
-            afterCommit.append(`${run}-${writer}-${index}`, ExpectedVersion.exact(0), batchOf(writer), { streamType })
-          )
-        })
-        yield* progress(
-          `  diagnostics: pgbench without the NOTIFY, and the store with notifyMode "after-commit", vs pgbench with it, ${describeRounds(diagnosticRounds.value)}`
-        )
-        yield* runFor(writers, 0.3, (writer, index) =>
-          afterCommit.append(`${context.tag}-warm-ac-${writer}-${index}`, ExpectedVersion.exact(0), batchOf(writer), {
-            streamType
-          })
-        )
-        const diagnostic = yield* rotate(diagnosticRounds.value, {
-          raw: Effect.tap(raw, (sample) => show("pgbench  ", sample)),
-          quiet: Effect.tap(
-            Effect.map(rawRun({ seconds: context.seconds }, quiet), (run) => lessOverhead(run, overhead)),
-            (sample) => show("no NOTIFY", sample)
-          ),
-          afterCommit: Effect.tap(oursAfterCommit, (sample) => show("eventline after-commit", sample))
-        })
-        return {
-          case: appendCase,
-          ...samples,
-          diagnostics: Option.some({
-            withoutNotify: { eventline: diagnostic.quiet, baseline: diagnostic.raw },
-            afterCommit: { eventline: diagnostic.afterCommit, baseline: diagnostic.raw }
-          })
-        } satisfies AppendResult
-      })
-    )
+    return { case: appendCase, ...samples } satisfies AppendResult
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -760,6 +737,10 @@ const SnapshottedCounter = Aggregate.make({
 
 const streamLength = 1000
 
+/** The columns readStream's page query selects (internal/readSql.ts). */
+const eventColumns = `e.global_position, e.transaction_id::text AS transaction_id, e.stream_id, e.stream_type,
+  e.version, e.event_id::text AS event_id, e.event_type, e.schema_version, e.data, e.metadata`
+
 const readAndLoad = (options: BenchOptions, tag: string) =>
   Effect.gen(function* () {
     const store = yield* EventStore.EventStore
@@ -776,9 +757,7 @@ const readAndLoad = (options: BenchOptions, tag: string) =>
       yield* store.append(readId, ExpectedVersion.exact(index * 100), batch, { streamType })
     }
     const pageSize = EventStore.defaultBatchSize
-    const columns =
-      sql.literal(`e.global_position, e.transaction_id::text AS transaction_id, e.stream_id, e.stream_type,
-      e.version, e.event_id::text AS event_id, e.event_type, e.schema_version, e.data, e.metadata`)
+    const columns = sql.literal(eventColumns)
     const events = sql("eventline.events")
     // readStream's own page query, raw: no head lookup, no decoding, rows only counted
     const rawRead = Effect.gen(function* () {
@@ -866,6 +845,80 @@ const readAndLoad = (options: BenchOptions, tag: string) =>
     return { reads, loaded }
   })
 
+const shortStream = 100
+
+/**
+ * Loading a 100-event aggregate (CommandHandler.load: head lookup, page, decode, fold), one load
+ * after another, vs the same page SELECT in pgbench (1 client: what PostgreSQL can do) and
+ * through this process's driver (rows only counted). Samples in loads per second.
+ */
+const loadShort = (context: {
+  readonly url: string
+  readonly tools: Tools
+  readonly workDir: string
+  readonly seconds: number
+  readonly rounds: Rounds
+  readonly tag: string
+}) =>
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    const sql = yield* SqlClient.SqlClient
+    const streamId = `${context.tag}-short`
+    yield* store.append(
+      streamId,
+      ExpectedVersion.NoStream,
+      Array.from({ length: shortStream }, (_, index) => ({
+        type: "Incremented",
+        schemaVersion: 1,
+        data: { by: (index % 7) + 1 },
+        metadata: { correlationId: `corr-${context.tag}`, occurredAt: "2026-01-01T00:00:00.000Z" }
+      })),
+      { streamType: Counter.streamType }
+    )
+    const expected = Array.from({ length: shortStream }, (_, index) => (index % 7) + 1).reduce((a, b) => a + b, 0)
+    const load = CommandHandler.load(Counter, streamId).pipe(
+      Effect.flatMap((loaded) =>
+        loaded.state === expected && loaded.version === shortStream
+          ? Effect.void
+          : Effect.fail(new BenchFailed({ reason: `unexpected load: ${JSON.stringify(loaded)}` }))
+      )
+    )
+    const select = `SELECT ${eventColumns} FROM eventline.events e
+  WHERE e.stream_id = :sid AND e.version >= 1 AND e.version <= ${shortStream}
+  ORDER BY e.version LIMIT ${EventStore.defaultBatchSize}`
+    const driverSelect = sql
+      .unsafe(select.replace(":sid", "$1"), [streamId])
+      .pipe(
+        Effect.flatMap((rows) =>
+          rows.length === shortStream
+            ? Effect.void
+            : Effect.fail(new BenchFailed({ reason: `SELECT saw ${rows.length}` }))
+        )
+      )
+    const file = path.join(context.workDir, "load-short.sql")
+    yield* Effect.promise(() => writeFile(file, `${select};\n`))
+    const script: PgbenchScript = { file, text: select, defines: [["sid", streamId]] }
+    const overhead = yield* runPgbench(context.tools, context.url, context.workDir, script, 1, { transactions: 1 }, [])
+    const raw = Effect.map(
+      runPgbench(context.tools, context.url, context.workDir, script, 1, { seconds: context.seconds }, []),
+      (run) => lessOverhead(run, overhead)
+    )
+    yield* progress(
+      `load a ${shortStream}-event stream: ${describeRounds(context.rounds)} of ${context.seconds} s each`
+    )
+    yield* runFor(1, 0.3, () => Effect.andThen(load, driverSelect))
+    const contenders = {
+      raw,
+      driver: runFor(1, context.seconds, () => driverSelect),
+      eventline: runFor(1, context.seconds, () => load)
+    }
+    type Contender = (typeof contenders)[keyof typeof contenders]
+    return yield* rotate<keyof typeof contenders, Effect.Error<Contender>, Effect.Services<Contender>, AppendSample>(
+      context.rounds,
+      contenders
+    )
+  })
+
 // ---------------------------------------------------------------------------------------------
 // report
 
@@ -888,49 +941,55 @@ const appendCell = (samples: ReadonlyArray<AppendSample>, k: number): string => 
   return `${compact(rate)}/s${events} ${pick((s) => s.p50)}/${pick((s) => s.p95)}/${pick((s) => s.p99)} ms`
 }
 
-const appendRow = (result: AppendResult): ReportRow => {
-  const { eventline, baseline } = result
-  const pairs = eventline.map((sample, index) => [sample, baseline[index] as AppendSample] as const)
-  const throughput = spread(pairs.map(([ours, raw]) => ours.perSecond / raw.perSecond))
-  const p95 = spread(pairs.map(([ours, raw]) => ours.p95 / raw.p95))
-  const meaning = Option.match(result.case.target, {
-    onNone: () => `${(throughput.median * 100).toFixed(0)}% of raw appends/s, p95 ${p95.median.toFixed(1)}x raw's`,
-    onSome: (target) =>
-      `target >= ${target} of raw: ${throughput.median >= target ? "MET" : "MISSED"} (${throughput.median.toFixed(2)}); p95 ${p95.median.toFixed(1)}x raw's`
-  })
+/** eventline vs one pgbench contender, per round: appends/s and p95 ratios. */
+const versus = (ours: ReadonlyArray<AppendSample>, theirs: ReadonlyArray<AppendSample>) => {
+  const pairs = ours.map((sample, index) => [sample, theirs[index] as AppendSample] as const)
   return {
-    benchmark: `${result.case.label}`,
-    eventline: appendCell(eventline, result.case.eventsPerAppend),
-    baseline: appendCell(baseline, result.case.eventsPerAppend),
-    ratio: `/s ${range(throughput)} p95 ${range(p95)} n=${throughput.count}`,
-    meaning
+    throughput: spread(pairs.map(([a, b]) => a.perSecond / b.perSecond)),
+    p95: spread(pairs.map(([a, b]) => a.p95 / b.p95))
   }
+}
+
+/** Node CPU per append (and per event when k > 1), median over rounds. */
+const nodeCpu = (samples: ReadonlyArray<AppendSample>, k: number): string => {
+  const micros = median(samples.map((sample) => sample.clientCpuMicros))
+  return `${micros.toFixed(0)} µs CPU/append${k > 1 ? ` (${(micros / k).toFixed(1)}/event)` : ""}`
+}
+
+/** Two rows per case: vs the raw plain-table INSERT (the baseline that counts), vs the store's SQL. */
+const appendRows = (result: AppendResult): ReadonlyArray<ReportRow> => {
+  const k = result.case.eventsPerAppend
+  const raw = versus(result.eventline, result.raw)
+  const storeSql = versus(result.eventline, result.storeSql)
+  const met = raw.throughput.median >= target ? "MET" : "MISSED"
+  return [
+    {
+      benchmark: result.case.label,
+      eventline: `${appendCell(result.eventline, k)}; ${nodeCpu(result.eventline, k)}`,
+      baseline: `raw ${appendCell(result.raw, k)}`,
+      ratio: `/s ${range(raw.throughput)} p95 ${range(raw.p95)} n=${raw.throughput.count}`,
+      meaning: `target >= ${target} of raw: ${met} (${raw.throughput.median.toFixed(2)}); p95 ${raw.p95.median.toFixed(1)}x raw's`
+    },
+    {
+      benchmark: "  same, vs the store's SQL in pgbench",
+      eventline: "",
+      baseline: `store SQL ${appendCell(result.storeSql, k)}`,
+      ratio: `/s ${range(storeSql.throughput)} p95 ${range(storeSql.p95)} n=${storeSql.throughput.count}`,
+      meaning: `Node's overhead over our own statement: ${(storeSql.throughput.median * 100).toFixed(0)}% of its appends/s`
+    }
+  ]
 }
 
 /** CPU µs per append of everything but PostgreSQL and the client: other work on the machine. */
 const otherCpuMicros = (sample: AppendSample): number =>
   sample.machineCpuMicros - sample.postgresCpuMicros - sample.clientCpuMicros
 
-/** A diagnostic row: a variant against pgbench with the NOTIFY, in the same rotation. */
-const diagnosticRow = (appendCase: AppendCase, label: string, paired: Paired, what: string): ReportRow => {
-  const pairs = paired.eventline.map((sample, index) => [sample, paired.baseline[index] as AppendSample] as const)
-  const throughput = spread(pairs.map(([quiet, raw]) => quiet.perSecond / raw.perSecond))
-  const p95 = spread(pairs.map(([quiet, raw]) => quiet.p95 / raw.p95))
-  return {
-    benchmark: `  diag: ${label}, c=${appendCase.writers}`,
-    eventline: appendCell(paired.eventline, appendCase.eventsPerAppend),
-    baseline: appendCell(paired.baseline, appendCase.eventsPerAppend),
-    ratio: `/s ${range(throughput)} p95 ${range(p95)} n=${throughput.count}`,
-    meaning: `${what}: ${throughput.median.toFixed(1)}x the appends/s of pgbench with the NOTIFY`
-  }
-}
-
 /** A round ran on a quiet machine when other processes took under 25% of its CPU. */
 const isQuiet = (sample: AppendSample): boolean => otherCpuMicros(sample) < 0.25 * sample.machineCpuMicros
 
 const quietNote = (result: AppendResult): string => {
   const quiet = result.eventline
-    .map((sample, index) => [sample, result.baseline[index] as AppendSample] as const)
+    .map((sample, index) => [sample, result.raw[index] as AppendSample] as const)
     .filter(([ours, raw]) => isQuiet(ours) && isQuiet(raw))
   const label = `${result.case.key} ${quiet.length}/${result.eventline.length}`
   return quiet.length === 0
@@ -939,15 +998,15 @@ const quietNote = (result: AppendResult): string => {
 }
 
 const cpuNote = (result: AppendResult): string => {
-  const of = (samples: ReadonlyArray<AppendSample>, get: (sample: AppendSample) => number) => median(samples.map(get))
-  const micros = (value: number) => (Number.isNaN(value) ? "?" : value.toFixed(0))
-  const percent = (value: number) => (Number.isNaN(value) ? "?" : `${(value * 100).toFixed(0)}%`)
-  const { eventline: ours, baseline: raw } = result
-  const pair = (get: (sample: AppendSample) => number) => `${micros(of(ours, get))} vs ${micros(of(raw, get))}`
+  const micros = (samples: ReadonlyArray<AppendSample>, get: (sample: AppendSample) => number) => {
+    const value = median(samples.map(get))
+    return Number.isNaN(value) ? "?" : value.toFixed(0)
+  }
+  const all = (get: (sample: AppendSample) => number) =>
+    `${micros(result.eventline, get)} / ${micros(result.raw, get)} / ${micros(result.storeSql, get)}`
   return (
-    `${result.case.label}: CPU µs per append, eventline vs raw: client (node vs pgbench) ${pair((s) => s.clientCpuMicros)}; ` +
-    `PostgreSQL ${pair((s) => s.postgresCpuMicros)}; other processes ${pair(otherCpuMicros)}; ` +
-    `whole machine ${pair((s) => s.machineCpuMicros)} (cpus ${percent(of(ours, (s) => s.machineBusy))} vs ${percent(of(raw, (s) => s.machineBusy))} busy)`
+    `${result.case.label}: CPU µs per append, eventline / raw / store SQL: client (node or pgbench) ${all((s) => s.clientCpuMicros)}; ` +
+    `PostgreSQL ${all((s) => s.postgresCpuMicros)}; other processes ${all(otherCpuMicros)}; whole machine ${all((s) => s.machineCpuMicros)}`
   )
 }
 
@@ -975,17 +1034,19 @@ const timingRow = (
 // ---------------------------------------------------------------------------------------------
 // the benchmark
 
+/** `PgStore.layer` as an application would build it: N writers on a pool of N+1 connections. */
 const storeLayer = (url: string, connections: number) =>
-  Layer.mergeAll(PgEventStore.layer, PgSnapshotStore.layer).pipe(
-    Layer.provideMerge(
-      PgClient.layer({ url: Redacted.make(url), maxConnections: connections, minConnections: connections })
-    )
-  )
+  PgStore.layer({ url: Redacted.make(url), maxConnections: connections, minConnections: connections })
 
 const workDirectory: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(path.join(os.tmpdir(), "eventline-pgbench-"))),
   (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
 )
+
+const ratioCell = (ours: ReadonlyArray<AppendSample>, theirs: ReadonlyArray<AppendSample>) => {
+  const { throughput } = versus(ours, theirs)
+  return { text: `/s ${range(throughput)} n=${throughput.count}`, median: throughput.median }
+}
 
 export const run = (options: BenchOptions) =>
   Effect.scoped(
@@ -993,10 +1054,13 @@ export const run = (options: BenchOptions) =>
       const url = yield* throwawayDatabase(options.adminUrl)
       const workDir = yield* workDirectory
       const tag = `lat${Date.now().toString(36)}`
-      yield* Effect.provide(Migrations.run, PgClient.layer({ url: Redacted.make(url), maxConnections: 1 }))
+      yield* Effect.provide(
+        Effect.andThen(Migrations.run, createRawTable),
+        PgClient.layer({ url: Redacted.make(url), maxConnections: 1 })
+      )
       const tools = yield* findTools
       const seconds = 1
-      const rounds: Rounds = options.quick ? { max: 1, budgetSeconds: 0 } : { max: 6, budgetSeconds: 8 }
+      const rounds: Rounds = options.quick ? { max: 1, budgetSeconds: 0 } : { max: 6, budgetSeconds: 14 }
       const rows: Array<ReportRow> = []
       const notes: Array<string> = []
 
@@ -1009,49 +1073,52 @@ export const run = (options: BenchOptions) =>
           .find((arg) => arg.startsWith("--cases="))
           ?.slice("--cases=".length)
           .split(",")
+        const context = { url, tools: tools.value, workDir, seconds, rounds, tag }
         for (const appendCase of appendCases.filter((entry) => only === undefined || only.includes(entry.key))) {
-          const result = yield* runAppendCase(appendCase, {
-            url,
-            tools: tools.value,
-            workDir,
-            seconds,
-            rounds,
-            diagnosticRounds: options.quick ? Option.none() : Option.some({ max: 2, budgetSeconds: 4 }),
-            tag
-          }).pipe(Effect.provide(storeLayer(url, appendCase.writers)))
+          const result = yield* runAppendCase(appendCase, context).pipe(
+            Effect.provide(storeLayer(url, appendCase.writers + 1))
+          )
           results.push(result)
         }
-        for (const result of results) {
-          rows.push(appendRow(result))
-          if (Option.isSome(result.diagnostics)) {
-            const { withoutNotify, afterCommit } = result.diagnostics.value
-            rows.push(
-              diagnosticRow(result.case, "raw without NOTIFY", withoutNotify, "pgbench, same SQL minus the NOTIFY CTE"),
-              diagnosticRow(
-                result.case,
-                "eventline, NOTIFY after commit",
-                afterCommit,
-                'PgEventStore, notifyMode "after-commit"'
-              )
-            )
+        rows.push(...results.flatMap(appendRows))
+        const loads = yield* loadShort(context).pipe(Effect.provide(storeLayer(url, 2)))
+        const loadRate = (samples: ReadonlyArray<AppendSample>) =>
+          `${compact(median(samples.map((sample) => sample.perSecond)) * shortStream)} ev/s`
+        const vsRaw = ratioCell(loads.eventline, loads.raw)
+        const vsDriver = ratioCell(loads.eventline, loads.driver)
+        rows.push(
+          {
+            benchmark: `load and fold a ${shortStream}-event stream, sequential`,
+            eventline: `${loadRate(loads.eventline)}; ${median(loads.eventline.map((s) => s.clientCpuMicros)).toFixed(0)} µs CPU/load`,
+            baseline: `raw ${loadRate(loads.raw)} (the same SELECT)`,
+            ratio: vsRaw.text,
+            meaning: `target >= ${target} of raw: ${vsRaw.median >= target ? "MET" : "MISSED"} (${vsRaw.median.toFixed(2)})`
+          },
+          {
+            benchmark: "  same, vs the SELECT through the driver",
+            eventline: "",
+            baseline: `driver ${loadRate(loads.driver)}`,
+            ratio: vsDriver.text,
+            meaning: "decoding and folding over the driver's own cost"
           }
-        }
+        )
         notes.push(
-          `append latency: cells are appends/s, then p50/p95/p99 ms of one append; ratio = eventline/raw per round (appends/s: <1 is slower; p95: >1 is slower). Each side runs ${seconds} s per round (time-bound), ABBA order, medians over rounds.`,
-          `append latency, raw = pgbench ${pgbenchArgs({ file: "append-<case>.sql", text: "", defines: [] }, "N", "min(N,2)", { seconds }, "<tmp>/tx", []).join(" ")} -D pK=<constant parameter K> ... <db>; the script is the store's append statement captured from a probe append (shown on stderr), with only the stream id (:sid), event ids (made in SQL, time-ordered) and (c)'s expected version (:cur) not bound from -D. Each run is checked: events written = appends logged x k.`,
-          "append latency: eventline = PgEventStore.append in this node process (validation, UUIDv7s, JSON.stringify, Schema decoding of the returned rows, Effect fibers), N fibers on a pool of N connections; pgbench is C and sends only the statement. Both share the machine's cpus with PostgreSQL.",
+          `appends: cells are appends/s, then p50/p95/p99 ms of one append, then this node process's CPU per append (process.cpuUsage); ratio = eventline/pgbench per round (appends/s: <1 is slower; p95: >1 is slower). Each contender runs ${seconds} s per round (time-bound), the order rotated every round, medians over rounds.`,
+          `appends, raw = pgbench ${pgbenchArgs({ file: "raw-<case>.sql", text: "", defines: [] }, "N", "min(N,2)", { seconds }, "<tmp>/tx", []).join(" ")} -D ... <db>: one INSERT of the append's k rows (the same type, data and metadata as the store's) into public.raw_events (bigserial key, UNIQUE (stream_id, version)), autocommit; event ids made in SQL, time-ordered. Store SQL = the same pgbench on the store's append statement captured from a probe append (scripts shown on stderr). Each pgbench run is checked: rows written = transactions logged x k.`,
+          "appends: eventline = EventStore.append of PgStore.layer in this node process (validation, UUIDv7s, JSON.stringify, row decoding, Effect fibers; the NOTIFY after commit, coalesced; the LISTEN on its own connection), N fibers on a pool of N+1 connections; pgbench is C and sends only the statement. All share the machine's cpus with PostgreSQL.",
+          `load: CommandHandler.load of a ${shortStream}-event counter without snapshots (head lookup, one page, decode, fold), one after another; raw = pgbench -c 1 running the page SELECT; driver = the same SELECT through @effect/sql-pg in this process, rows only counted. Loads (or SELECTs) per second x ${shortStream}.`,
           ...results.map(cpuNote),
           rounds.max > 1
-            ? `append latency noise: pgbench's own appends/s, max/min over its rounds: ${results
+            ? `append noise: raw pgbench's appends/s, max/min over its rounds: ${results
                 .map((result) => {
-                  const rates = result.baseline.map((sample) => sample.perSecond)
+                  const rates = result.raw.map((sample) => sample.perSecond)
                   return `${result.case.key} ${(Math.max(...rates) / Math.min(...rates)).toFixed(2)}`
                 })
                 .join(
                   ", "
                 )} (1.00 = steady). "other processes" above is CPU the machine spent outside PostgreSQL and the client: other work on the box.`
-            : 'append latency noise: one round per case (--quick): no spread to show; compare the "other processes" CPU above.',
-          `append latency, rounds where other processes took under 25% of the machine's CPU on both sides ("quiet"), and the appends/s ratio over those alone: ${results.map(quietNote).join(", ")}. The table's ratio is over all rounds.`
+            : 'append noise: one round per case (--quick): no spread to show; compare the "other processes" CPU above.',
+          `appends, rounds where other processes took under 25% of the machine's CPU for eventline and raw ("quiet"), and the eventline/raw ratio over those alone: ${results.map(quietNote).join(", ")}. The table's ratio is over all rounds.`
         )
       }
 

@@ -6,9 +6,8 @@
  * `bench.plain_events` (same columns, no checks, no locks), through the same pool (so the same
  * pool size and the same number of fibers).
  *
- * The store runs without the LISTEN side (`PgCommitSignal`): its listener would pin one of the
- * pool's connections and leave eventline one fewer than the baseline. The NOTIFY itself is part
- * of the append statement and is measured.
+ * The store runs without the LISTEN side (`PgCommitSignal`, on a connection of its own). The
+ * NOTIFY (by default sent after the commit, coalesced, through the same pool) is measured.
  *
  * Also here, a diagnostic: appends with caller-given event ids, which add the idempotency
  * pre-check (a lookup of those ids before writing).

@@ -182,6 +182,10 @@ export const start = <E, R>(options: Options<E, R>): Effect.Effect<Handle, never
     const filter: LogFilter = { streamTypes: options.streamTypes, eventTypes: options.eventTypes }
     const batchSize = options.batchSize ?? 100
     const pollInterval = Duration.fromInputUnsafe(options.pollInterval ?? "1 second")
+    // a wake-up may be lost (a NOTIFY after a crash): the poll is what bounds the delay then
+    if (!Duration.isFinite(pollInterval)) {
+      return yield* Effect.die(new Error(`subscription ${options.name}: pollInterval must be finite`))
+    }
     const ttl = Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")
     const ttlMillis = Duration.toMillis(ttl)
     const retry = options.retry ?? defaultRetry

@@ -1,13 +1,15 @@
 /**
- * Commit wake-ups on PostgreSQL: every append NOTIFYs its channel in the same transaction, so
- * the notification arrives only once the events are committed; this layer LISTENs (on a
- * connection of its own) and republishes to in-process subscribers. The listener is
- * supervised: when its connection drops it reconnects with capped exponential backoff.
- * Notifications are hints; readers keep a polling fallback for the time the listener is down.
+ * Commit wake-ups on PostgreSQL: appends NOTIFY their channel once the events are committed
+ * (see `PgStoreConfig.notifyMode`); this layer LISTENs and republishes to in-process
+ * subscribers. The listener opens a connection of its own, outside the client's pool
+ * (`PgClient.listen` would reserve a pooled connection for as long as it listens, which leaves
+ * a pool of one with nothing for the appends). The listener is supervised: when its connection
+ * drops it reconnects with capped exponential backoff. Notifications are hints; readers keep a
+ * polling fallback for the time the listener is down.
  *
  * @since 0.1.0
  */
-import { PgClient } from "@effect/sql-pg"
+import { PgClient, PgConnection } from "@effect/sql-pg"
 import { CommitSignal, Position } from "@eventline/core"
 import { Effect, Layer, PubSub, Schedule, Schema, Stream } from "effect"
 import { PgStoreConfig } from "./PgStoreConfig.ts"
@@ -25,7 +27,9 @@ export const make = Effect.gen(function* () {
 
   const listenOnce = Effect.scoped(
     Effect.gen(function* () {
-      const notifications = yield* client.listen(notifyChannel)
+      // a session of its own, with the client's settings, closed with this scope
+      const connection = yield* PgConnection.make(client.config)
+      const notifications = yield* connection.listen(notifyChannel)
       yield* Stream.fromQueue(notifications).pipe(
         Stream.mapEffect((notification) =>
           Schema.decodeUnknownEffect(Payload)(notification.payload).pipe(

@@ -4,7 +4,8 @@
  * An append is one SQL statement (internal/appendSql.ts): it takes the stream's advisory lock,
  * then a data-modifying CTE bumps the stream's row only if the expectation holds
  * (`UPDATE ... WHERE version = $expected`, `INSERT ... ON CONFLICT DO NOTHING`), inserts every
- * event in one multi-row INSERT numbered from the bumped version, and NOTIFYs. Row locks
+ * event in one multi-row INSERT numbered from the bumped version (and, with `notifyMode:
+ * "in-transaction"`, NOTIFYs; by default the NOTIFY follows the commit). Row locks
  * serialise writers to one stream, so two appends with the same expectation can never both
  * pass; the loser sees zero rows and gets `ConcurrencyConflict` with the actual version.
  *
@@ -32,9 +33,10 @@ const isEventIdViolation = (error: SqlError.SqlError): boolean =>
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const config = yield* PgStoreConfig
-  // in-process wake-ups (PGlite); on PostgreSQL the statement's NOTIFY does this
+  // in-process wake-ups (PGlite); on PostgreSQL the NOTIFY (after the commit by default) does this
   const signal = yield* Effect.serviceOption(CommitSignal.CommitSignal)
-  const notifyInTransaction = (config.notifyMode ?? "in-transaction") === "in-transaction"
+  const notifyMode = config.notifyMode ?? "after-commit"
+  const notifyInTransaction = notifyMode === "in-transaction"
   // "after-commit": the latest position per stream type, sent by one fiber as its own statement
   const pendingNotifications = new Map<string, Position.Position>()
   const doorbell = yield* Queue.sliding<void>(1)
@@ -45,7 +47,7 @@ export const make = Effect.gen(function* () {
     }
     Queue.offerUnsafe(doorbell, undefined)
   }
-  if (!notifyInTransaction) {
+  if (notifyMode === "after-commit") {
     yield* Queue.take(doorbell).pipe(
       Effect.andThen(
         Effect.suspend(() => {
@@ -151,7 +153,7 @@ export const make = Effect.gen(function* () {
     // announcements wait for the commit of any transaction the append runs in
     const committed = { streamType: options.streamType, position: result.lastPosition }
     if (Option.isSome(signal)) yield* sql.afterCommit(signal.value.publish(committed))
-    if (!notifyInTransaction) yield* sql.afterCommit(Effect.sync(() => notifyLater(committed)))
+    if (notifyMode === "after-commit") yield* sql.afterCommit(Effect.sync(() => notifyLater(committed)))
     return result
   })
 

@@ -14,6 +14,7 @@ import * as PgCommitSignal from "./PgCommitSignal.ts"
 import * as PgEventStore from "./PgEventStore.ts"
 import * as PgliteClient from "./PgliteClient.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
+import { PgStoreConfig } from "./PgStoreConfig.ts"
 import * as PgSubscriptionStores from "./PgSubscriptionStores.ts"
 
 /**
@@ -32,6 +33,12 @@ export type Services =
 
 const stores = Layer.mergeAll(PgEventStore.layer, PgSnapshotStore.layer, PgSubscriptionStores.layer)
 
+/** PGlite has no other session to wake: no NOTIFY, unless the app asked for one. */
+const withoutNotify = Layer.effect(
+  PgStoreConfig,
+  Effect.map(PgStoreConfig, (config) => ({ ...config, notifyMode: config.notifyMode ?? "none" }))
+)
+
 /**
  * The embedded store: PGlite in this process, its data in `dataDir` (created if missing) or in
  * memory when `dataDir` is undefined. Wake-ups are an in-process signal after each commit.
@@ -43,6 +50,7 @@ export const layerEmbedded = (
   options: PgliteClient.PgliteClientOptions = {}
 ): Layer.Layer<Services, PgliteClient.PgliteError | SqlError.SqlError | Migrator.MigrationError> =>
   stores.pipe(
+    Layer.provide(withoutNotify),
     Layer.provideMerge(CommitSignal.layerInProcess),
     Layer.provideMerge(Migrations.layer),
     Layer.provideMerge(PgliteClient.layer(options))

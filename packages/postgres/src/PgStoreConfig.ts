@@ -1,6 +1,7 @@
 /**
  * Where Eventline keeps its tables and how it announces commits: the schema (default
- * `eventline`) and the NOTIFY channel (default `eventline_events`).
+ * `eventline`), the NOTIFY channel (default `eventline_events`) and when appends NOTIFY
+ * (default "after-commit").
  *
  * @since 0.1.0
  */
@@ -24,14 +25,21 @@ export const PgStoreConfigSchema = Schema.Struct({
   schema: Identifier,
   notifyChannel: Identifier,
   /**
-   * When appends NOTIFY. "in-transaction" (the default): in the append's own statement, so the
-   * notification exists if and only if the events committed. "after-commit": a separate,
-   * coalesced NOTIFY once the append (and any transaction around it) committed. PostgreSQL
-   * serialises the commits of all NOTIFYing transactions of a server (one lock held through the
-   * WAL flush), so "after-commit" roughly doubles append throughput under concurrency; a crash
-   * between commit and NOTIFY only delays readers until their next poll.
+   * When appends NOTIFY. "after-commit" (the default): a separate NOTIFY once the append (and
+   * any transaction around it) committed, coalesced to the latest position per stream type and
+   * sent by one fiber. "in-transaction": in the append's own statement, so the notification
+   * exists if and only if the events committed. PostgreSQL serialises the commits of all
+   * NOTIFYing transactions of a server (one lock held through the WAL flush), so "after-commit"
+   * roughly doubles append throughput under concurrency.
+   *
+   * Notifications are only wake-ups: a NOTIFY lost after the commit (a crash, a dropped
+   * connection, a failed `pg_notify`) delays a reader to its next poll, never loses an event.
+   * That delay is bounded by the reader's poll interval: `Subscription.start`'s `pollInterval`
+   * (default 1 second; keep it finite), the same for process managers and the HTTP event tail.
+   * "none": no NOTIFY at all, for the embedded store (PGlite has no other session to wake; its
+   * wake-ups are the in-process `CommitSignal`), which `PgStore.layerEmbedded` chooses.
    */
-  notifyMode: Schema.optionalKey(Schema.Literals(["in-transaction", "after-commit"]))
+  notifyMode: Schema.optionalKey(Schema.Literals(["in-transaction", "after-commit", "none"]))
 })
 
 /**

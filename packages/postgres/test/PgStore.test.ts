@@ -2,9 +2,9 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { CommitSignal, type EventEnvelope, EventStore, ExpectedVersion } from "@eventline/core"
+import { CommitSignal, type EventEnvelope, EventStore, ExpectedVersion, Subscription } from "@eventline/core"
 import { EventStoreConformance, SnapshotStoreConformance, TestEnvironment } from "@eventline/testing"
-import { ConfigProvider, Effect, Fiber, Stream } from "effect"
+import { ConfigProvider, Effect, Fiber, Option, Redacted, Ref, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
 import { PgStore } from "../src/index.ts"
@@ -107,5 +107,56 @@ describe("PgStore.layerFromConfig", () => {
           Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ DATABASE_URL: url })))
         )
       })
+  )
+})
+
+describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DATABASE_URL"))("PgStore.layer", () => {
+  // the LISTEN used to reserve the pool's only connection: the first append then waited forever
+  it.live(
+    "a pool of one connection appends, reads, hears its NOTIFY, and a subscription follows",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* throwawayDatabase(databaseUrl ?? "", "eventline_pool1")
+        yield* Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const signal = yield* CommitSignal.CommitSignal
+          const first = yield* store.append("solo", ExpectedVersion.NoStream, [event("A"), event("A")], {
+            streamType: "Solo"
+          })
+          assert.deepStrictEqual(yield* Stream.runCollect(store.readStream("solo")), first.events)
+          const handled = yield* Ref.make(0)
+          yield* Subscription.start({
+            name: "solo-follower",
+            streamTypes: ["Solo"],
+            handle: () => Ref.update(handled, (n) => n + 1)
+          })
+          // other test files may hold transactions open (the xmin horizon is cluster-wide), so
+          // visibility can take a while; the NOTIFY does not wait for it
+          const reaches = (count: number) =>
+            Ref.get(handled).pipe(
+              Effect.repeat({ until: (n) => n >= count, schedule: Schedule.spaced("20 millis") }),
+              Effect.timeout("25 seconds")
+            )
+          yield* reaches(2)
+          const heard = yield* Effect.forkChild(
+            Stream.runHead(Stream.filter(signal.changes, (committed) => committed.streamType === "Solo"))
+          )
+          yield* Effect.yieldNow
+          const second = yield* store.append("solo", ExpectedVersion.exact(2), [event("B")], { streamType: "Solo" })
+          const announced = yield* Fiber.join(heard).pipe(Effect.timeout("10 seconds"))
+          assert.deepStrictEqual(
+            Option.map(announced, (committed) => committed.position),
+            Option.some(second.lastPosition)
+          )
+          yield* reaches(3)
+          assert.strictEqual(yield* Ref.get(handled), 3)
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(PgStore.layer({ url: Redacted.make(url), maxConnections: 1 })),
+          // a regression hangs: fail instead
+          Effect.timeout("50 seconds")
+        )
+      }),
+    70_000
   )
 })
