@@ -563,17 +563,17 @@ const rawScript = (appendCase: AppendCase, batch: ReadonlyArray<EventEnvelope.Ne
     return { file, text: script, defines } satisfies PgbenchScript
   })
 
-const runAppendCase = (
-  appendCase: AppendCase,
-  context: {
-    readonly url: string
-    readonly tools: Tools
-    readonly workDir: string
-    readonly seconds: number
-    readonly rounds: Rounds
-    readonly tag: string
-  }
-) =>
+/** Where and how long a measured case runs. */
+interface CaseContext {
+  readonly url: string
+  readonly tools: Tools
+  readonly workDir: string
+  readonly seconds: number
+  readonly rounds: Rounds
+  readonly tag: string
+}
+
+const runAppendCase = (appendCase: AppendCase, context: CaseContext) =>
   Effect.gen(function* () {
     const store = yield* EventStore.EventStore
     const sql = yield* SqlClient.SqlClient
@@ -852,14 +852,7 @@ const shortStream = 100
  * after another, vs the same page SELECT in pgbench (1 client: what PostgreSQL can do) and
  * through this process's driver (rows only counted). Samples in loads per second.
  */
-const loadShort = (context: {
-  readonly url: string
-  readonly tools: Tools
-  readonly workDir: string
-  readonly seconds: number
-  readonly rounds: Rounds
-  readonly tag: string
-}) =>
+const loadShort = (context: CaseContext) =>
   Effect.gen(function* () {
     const store = yield* EventStore.EventStore
     const sql = yield* SqlClient.SqlClient

@@ -16,6 +16,34 @@ const registration = (marker: unknown, effectUrl: string | undefined, coreUrl: s
   coreUrl
 })
 
+const coreIndex = pathToFileURL(Path.join(coreSrc, "index.ts")).href
+
+/**
+ * Run an app (`app.mjs`, its lines from `setup`) in a child process whose own `effect` is a second
+ * module instance of the workspace's (a symlink, with --preserve-symlinks), as a second installed
+ * copy would be. The directory is removed with the scope.
+ */
+const runBesideSecondEffect = (setup: (dir: string) => ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventline-effect-copies-"))),
+      (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+    )
+    yield* Effect.sync(() => {
+      Fs.mkdirSync(Path.join(dir, "node_modules"))
+      Fs.symlinkSync(workspaceEffect, Path.join(dir, "node_modules", "effect"), "dir")
+      Fs.writeFileSync(Path.join(dir, "app.mjs"), setup(dir).join("\n"))
+    })
+    const child = yield* Effect.sync(() =>
+      spawnSync(process.execPath, ["--preserve-symlinks", Path.join(dir, "app.mjs")], {
+        encoding: "utf8",
+        env: { ...process.env, NODE_OPTIONS: "" },
+        timeout: 60_000
+      })
+    )
+    return { child, dir }
+  })
+
 describe("EffectCopies", () => {
   it("loading @eventline/core records the effect it uses in the process-wide registry", async () => {
     await import("../src/index.ts")
@@ -93,32 +121,16 @@ describe("EffectCopies", () => {
   // give two module instances of effect without copying it, as two installed copies would.
   it.effect("a process that loads a second core on a second copy of effect fails fast with the message", () =>
     Effect.gen(function* () {
-      const dir = yield* Effect.acquireRelease(
-        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventline-effect-copies-"))),
-        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-      )
-      yield* Effect.sync(() => {
-        Fs.mkdirSync(Path.join(dir, "node_modules"))
-        Fs.symlinkSync(workspaceEffect, Path.join(dir, "node_modules", "effect"), "dir")
+      const { child, dir } = yield* runBesideSecondEffect((dir) => {
         Fs.mkdirSync(Path.join(dir, "second-core"))
         Fs.writeFileSync(Path.join(dir, "second-core", "package.json"), JSON.stringify({ type: "module" }))
         Fs.symlinkSync(coreSrc, Path.join(dir, "second-core", "src"), "dir")
-        Fs.writeFileSync(
-          Path.join(dir, "app.mjs"),
-          [
-            `await import(${JSON.stringify(pathToFileURL(Path.join(coreSrc, "index.ts")).href)})`,
-            `await import(${JSON.stringify(pathToFileURL(Path.join(dir, "second-core", "src", "index.ts")).href)})`,
-            `console.log("loaded both")`
-          ].join("\n")
-        )
+        return [
+          `await import(${JSON.stringify(coreIndex)})`,
+          `await import(${JSON.stringify(pathToFileURL(Path.join(dir, "second-core", "src", "index.ts")).href)})`,
+          `console.log("loaded both")`
+        ]
       })
-      const child = yield* Effect.sync(() =>
-        spawnSync(process.execPath, ["--preserve-symlinks", Path.join(dir, "app.mjs")], {
-          encoding: "utf8",
-          env: { ...process.env, NODE_OPTIONS: "" },
-          timeout: 60_000
-        })
-      )
       assert.notStrictEqual(child.status, 0, child.stdout)
       assert.notInclude(child.stdout, "loaded both")
       assert.include(child.stderr, "TwoCopiesOfEffect")
@@ -131,33 +143,15 @@ describe("EffectCopies", () => {
   // The issue's own case: one core, but the app builds its schemas with its own copy of effect.
   it.effect("an aggregate whose schemas come from another copy of effect is refused when it is made", () =>
     Effect.gen(function* () {
-      const dir = yield* Effect.acquireRelease(
-        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "eventline-effect-schema-"))),
-        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-      )
-      yield* Effect.sync(() => {
-        Fs.mkdirSync(Path.join(dir, "node_modules"))
-        Fs.symlinkSync(workspaceEffect, Path.join(dir, "node_modules", "effect"), "dir")
-        Fs.writeFileSync(
-          Path.join(dir, "app.mjs"),
-          [
-            `const { Aggregate } = await import(${JSON.stringify(pathToFileURL(Path.join(coreSrc, "index.ts")).href)})`,
-            `const { Schema } = await import("effect")`,
-            `const commands = Schema.TaggedUnion({ Deposit: { accountId: Schema.String, cents: Schema.Int } })`,
-            `const events = Schema.TaggedUnion({ Deposited: { cents: Schema.Int } })`,
-            `const decider = { initialState: 0, decide: () => ({ _tag: "Success", success: [] }), evolve: (s) => s }`,
-            `Aggregate.make({ streamType: "Account", decider, commands, events, schemaVersion: 1, streamId: (c) => c.accountId })`,
-            `console.log("made")`
-          ].join("\n")
-        )
-      })
-      const child = yield* Effect.sync(() =>
-        spawnSync(process.execPath, ["--preserve-symlinks", Path.join(dir, "app.mjs")], {
-          encoding: "utf8",
-          env: { ...process.env, NODE_OPTIONS: "" },
-          timeout: 60_000
-        })
-      )
+      const { child } = yield* runBesideSecondEffect(() => [
+        `const { Aggregate } = await import(${JSON.stringify(coreIndex)})`,
+        `const { Schema } = await import("effect")`,
+        `const commands = Schema.TaggedUnion({ Deposit: { accountId: Schema.String, cents: Schema.Int } })`,
+        `const events = Schema.TaggedUnion({ Deposited: { cents: Schema.Int } })`,
+        `const decider = { initialState: 0, decide: () => ({ _tag: "Success", success: [] }), evolve: (s) => s }`,
+        `Aggregate.make({ streamType: "Account", decider, commands, events, schemaVersion: 1, streamId: (c) => c.accountId })`,
+        `console.log("made")`
+      ])
       assert.notStrictEqual(child.status, 0, child.stdout)
       assert.notInclude(child.stdout, "made")
       assert.include(child.stderr, "TwoCopiesOfEffect")

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Aggregate, Errors, EventBus, type EventEnvelope, ProcessedEvents, Relay } from "@eventline/core"
-import { PgProcessedEvents, PgStoreConfig } from "@eventline/postgres"
+import { PgStoreConfig } from "@eventline/postgres"
 import { Context, Effect, Layer, type Option, Schema, SchemaTransformation, type Scope } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
 import { OrderAggregate } from "./OrderAggregate.ts"
@@ -77,35 +77,39 @@ const tables = Effect.gen(function* () {
   return { sql, schema, stats: sql(`${schema}.customer_order_stats`), owners: sql(`${schema}.customer_order_owners`) }
 })
 
-const apply = (recorded: EventEnvelope.RecordedEvent) =>
-  Effect.gen(function* () {
-    const { sql, stats, owners } = yield* tables
-    const event = yield* Aggregate.decodeEvent(OrderAggregate, recorded)
-    yield* ProcessedEvents.once(
-      consumerName,
-      recorded.eventId,
-      Effect.gen(function* () {
-        switch (event._tag) {
-          case "OrderCreated":
-            yield* sql`INSERT INTO ${owners} (order_id, customer_id) VALUES (${recorded.streamId}, ${event.customerId})
-              ON CONFLICT (order_id) DO NOTHING`
-            yield* sql`INSERT INTO ${stats} (customer_id, orders_created, total_amount)
-              VALUES (${event.customerId}, 1, ${event.totalAmount})
-              ON CONFLICT (customer_id) DO UPDATE SET orders_created = ${stats}.orders_created + 1,
-                total_amount = ${stats}.total_amount + EXCLUDED.total_amount`
-            return
-          case "OrderConfirmed":
-            yield* sql`UPDATE ${stats} s SET orders_confirmed = s.orders_confirmed + 1
-              FROM ${owners} o WHERE o.order_id = ${recorded.streamId} AND s.customer_id = o.customer_id`
-            return
-          case "OrderCancelled":
-            yield* sql`UPDATE ${stats} s SET orders_cancelled = s.orders_cancelled + 1
-              FROM ${owners} o WHERE o.order_id = ${recorded.streamId} AND s.customer_id = o.customer_id`
-            return
-        }
-      })
-    )
-  })
+/** The consumer's handler: each event's counts and its "processed" mark in one transaction. */
+const handler = Effect.gen(function* () {
+  const { sql, stats, owners } = yield* tables
+  const inbox = yield* ProcessedEvents.ProcessedEvents
+  return (recorded: EventEnvelope.RecordedEvent) =>
+    Effect.gen(function* () {
+      const event = yield* Aggregate.decodeEvent(OrderAggregate, recorded)
+      yield* inbox.once(
+        consumerName,
+        recorded.eventId,
+        Effect.gen(function* () {
+          switch (event._tag) {
+            case "OrderCreated":
+              yield* sql`INSERT INTO ${owners} (order_id, customer_id) VALUES (${recorded.streamId}, ${event.customerId})
+                ON CONFLICT (order_id) DO NOTHING`
+              yield* sql`INSERT INTO ${stats} (customer_id, orders_created, total_amount)
+                VALUES (${event.customerId}, 1, ${event.totalAmount})
+                ON CONFLICT (customer_id) DO UPDATE SET orders_created = ${stats}.orders_created + 1,
+                  total_amount = ${stats}.total_amount + EXCLUDED.total_amount`
+              return
+            case "OrderConfirmed":
+              yield* sql`UPDATE ${stats} s SET orders_confirmed = s.orders_confirmed + 1
+                FROM ${owners} o WHERE o.order_id = ${recorded.streamId} AND s.customer_id = o.customer_id`
+              return
+            case "OrderCancelled":
+              yield* sql`UPDATE ${stats} s SET orders_cancelled = s.orders_cancelled + 1
+                FROM ${owners} o WHERE o.order_id = ${recorded.streamId} AND s.customer_id = o.customer_id`
+              return
+          }
+        })
+      )
+    })
+})
 
 /**
  * Run the consumer (group `customer-statistics`) for the lifetime of the scope.
@@ -118,18 +122,12 @@ export const run = (
 ): Effect.Effect<
   EventBus.Runner<Errors.InfrastructureError>,
   Errors.InfrastructureError,
-  EventBus.EventBus | SqlClient.SqlClient | Scope.Scope
+  EventBus.EventBus | ProcessedEvents.ProcessedEvents | SqlClient.SqlClient | Scope.Scope
 > =>
   Effect.gen(function* () {
     const bus = yield* EventBus.EventBus
-    // the inbox in the same database (and schema) as the statistics, so mark and counts commit together
-    const inbox = yield* PgProcessedEvents.make
-    return yield* bus.run(
-      [topic],
-      consumerName,
-      (event) => apply(event).pipe(Effect.provideService(ProcessedEvents.ProcessedEvents, inbox)),
-      options
-    )
+    // the inbox must be in the statistics' database (PgStore provides it), so mark and counts commit together
+    return yield* bus.run([topic], consumerName, yield* handler, options)
   })
 
 /**

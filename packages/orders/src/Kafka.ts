@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { connect } from "node:net"
-import { Errors, type EventBus, InProcessBus, Relay, type Subscription } from "@eventline/core"
+import { Errors, type EventBus, InProcessBus, type ProcessedEvents, Relay, type Subscription } from "@eventline/core"
 import type { Health } from "@eventline/http"
 import { KafkaClient, KafkaEventBus, KafkaProducer, KafkaTopics } from "@eventline/kafka"
 import { Context, Effect, Layer, Metric, Option } from "effect"
@@ -148,7 +148,7 @@ export const layer = (
 ): Layer.Layer<
   Streaming | EventBus.EventBus,
   Errors.InfrastructureError | KafkaClient.KafkaError,
-  Subscription.Services | SqlClient.SqlClient
+  Subscription.Services | ProcessedEvents.ProcessedEvents | SqlClient.SqlClient
 > => (brokers === undefined ? layerInProcess : layerKafka(brokers))
 
 const reachable = (broker: string) =>

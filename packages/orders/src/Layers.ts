@@ -14,7 +14,7 @@
  */
 import { CommandBus, Instrumentation, ProcessManagerRunner, Subscription } from "@eventline/core"
 import { Health, Metrics, Middleware, Server, Streams } from "@eventline/http"
-import { PgHealth, PgIdempotencyStore, PgStore } from "@eventline/postgres"
+import { PgHealth, PgStore } from "@eventline/postgres"
 import { Context, type Duration, Effect, Layer } from "effect"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import type { SqlClient } from "effect/sql"
@@ -93,7 +93,7 @@ export const commandBus = Instrumentation.layerBus.pipe(
  * @category layers
  * @since 0.2.0
  */
-export const readSide = Layer.mergeAll(OrderReadModel.layer, CustomerStatistics.layer, PgIdempotencyStore.layer()).pipe(
+export const readSide = Layer.mergeAll(OrderReadModel.layer, CustomerStatistics.layer).pipe(
   Layer.provide(OrderMigrations.layer)
 )
 

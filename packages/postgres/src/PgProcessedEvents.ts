@@ -13,15 +13,8 @@
 import { Errors, ProcessedEvents } from "@eventline/core"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import { transaction } from "./internal/transaction.ts"
 import { PgStoreConfig } from "./PgStoreConfig.ts"
-
-/** A failure of the effect itself, kept apart from the transaction's own SQL failures. */
-class EffectFailed<E> {
-  readonly error: E
-  constructor(error: E) {
-    this.error = error
-  }
-}
 
 /**
  * The inbox in the store's schema (`PgStoreConfig.schema`).
@@ -37,29 +30,20 @@ export const make: Effect.Effect<ProcessedEvents.ProcessedEvents["Service"], nev
     const sql = yield* SqlClient.SqlClient
     const { schema } = yield* PgStoreConfig
     const table = sql(`${schema}.processed_events`)
+    const inTransaction = transaction(sql, "processedEvents.transaction")
     return ProcessedEvents.ProcessedEvents.of({
       once: <A, E, R>(consumer: string, eventId: string, effect: Effect.Effect<A, E, R>) =>
-        sql
-          .withTransaction(
-            Effect.gen(function* () {
-              const inserted = yield* sql`INSERT INTO ${table} (consumer, event_id)
-                VALUES (${consumer}, ${eventId})
-                ON CONFLICT (consumer, event_id) DO NOTHING
-                RETURNING event_id`.pipe(Effect.mapError(Errors.infrastructure("processedEvents.record")))
-              if (inserted.length === 0) return false
-              yield* Effect.mapError(effect, (error) => new EffectFailed(error))
-              return true
-            })
-          )
-          .pipe(
-            Effect.mapError((error) =>
-              error instanceof EffectFailed
-                ? error.error
-                : error._tag === "InfrastructureError"
-                  ? error
-                  : Errors.infrastructure("processedEvents.transaction")(error)
-            )
-          )
+        inTransaction(
+          Effect.gen(function* () {
+            const inserted = yield* sql`INSERT INTO ${table} (consumer, event_id)
+              VALUES (${consumer}, ${eventId})
+              ON CONFLICT (consumer, event_id) DO NOTHING
+              RETURNING event_id`.pipe(Effect.mapError(Errors.infrastructure("processedEvents.record")))
+            if (inserted.length === 0) return false
+            yield* effect
+            return true
+          })
+        )
     })
   }
 )

@@ -6,13 +6,21 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { CommitSignal, type EventStore, type SnapshotStore } from "@eventline/core"
+import {
+  CommitSignal,
+  type EventStore,
+  type IdempotencyStore,
+  type ProcessedEvents,
+  type SnapshotStore
+} from "@eventline/core"
 import { Config, Effect, Layer, Option, type Redacted } from "effect"
 import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as Migrations from "./Migrations.ts"
 import * as PgCommitSignal from "./PgCommitSignal.ts"
 import * as PgEventStore from "./PgEventStore.ts"
+import * as PgIdempotencyStore from "./PgIdempotencyStore.ts"
 import * as PgliteClient from "./PgliteClient.ts"
+import * as PgProcessedEvents from "./PgProcessedEvents.ts"
 import * as PgSnapshotStore from "./PgSnapshotStore.ts"
 import { PgStoreConfig } from "./PgStoreConfig.ts"
 import * as PgSubscriptionStores from "./PgSubscriptionStores.ts"
@@ -28,10 +36,18 @@ export type Services =
   | SnapshotStore.SnapshotStore
   | CommitSignal.CommitSignal
   | PgSubscriptionStores.Services
+  | IdempotencyStore.IdempotencyStore
+  | ProcessedEvents.ProcessedEvents
   | SqlClient.SqlClient
   | PgClient.PgClient
 
-const stores = Layer.mergeAll(PgEventStore.layer, PgSnapshotStore.layer, PgSubscriptionStores.layer)
+const stores = Layer.mergeAll(
+  PgEventStore.layer,
+  PgSnapshotStore.layer,
+  PgSubscriptionStores.layer,
+  PgIdempotencyStore.layer(),
+  PgProcessedEvents.layer
+)
 
 /** PGlite has no other session to wake: no NOTIFY, unless the app asked for one. */
 const withoutNotify = Layer.effect(

@@ -1,17 +1,10 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { TestEnvironment } from "@eventline/testing"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { inject } from "vitest"
 import { PgHealth } from "../src/index.ts"
-import { freshDatabase } from "./utils.ts"
+import { databaseUrl, freshDatabase, postgresAvailable } from "./utils.ts"
 
-const databaseUrl = inject("databaseUrl")
-const available = TestEnvironment.isAvailable(
-  "PostgreSQL",
-  databaseUrl,
-  "set DATABASE_URL to a server you may create databases on"
-)
+const available = postgresAvailable()
 
 describe.skipIf(!available)("PgHealth on PostgreSQL", () => {
   layer(freshDatabase(databaseUrl ?? ""), { excludeTestServices: true, timeout: "120 seconds" })("store", (it) => {

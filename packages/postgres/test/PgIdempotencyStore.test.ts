@@ -1,18 +1,12 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { IdempotencyStore } from "@eventline/core"
-import { IdempotencyStoreConformance, TestEnvironment } from "@eventline/testing"
+import { IdempotencyStoreConformance } from "@eventline/testing"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { inject } from "vitest"
 import { PgIdempotencyStore, PgStore } from "../src/index.ts"
-import { freshDatabase } from "./utils.ts"
+import { databaseUrl, freshDatabase, postgresAvailable } from "./utils.ts"
 
-const databaseUrl = inject("databaseUrl")
-const available = TestEnvironment.isAvailable(
-  "PostgreSQL",
-  databaseUrl,
-  "set DATABASE_URL to a server you may create databases on"
-)
+const available = postgresAvailable()
 
 // one PGlite for the file: the conformance suite and the SQL-only behaviour share it
 const embedded = PgStore.layerEmbedded()

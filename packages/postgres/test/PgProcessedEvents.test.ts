@@ -8,19 +8,13 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, layer } from "@effect/vitest"
 import { ProcessedEvents } from "@eventline/core"
-import { ProcessedEventsConformance, TestEnvironment } from "@eventline/testing"
+import { ProcessedEventsConformance } from "@eventline/testing"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
-import { inject } from "vitest"
 import { Migrations, PgProcessedEvents, PgStore, PgStoreConfig } from "../src/index.ts"
-import { freshDatabase } from "./utils.ts"
+import { databaseUrl, freshDatabase, postgresAvailable } from "./utils.ts"
 
-const databaseUrl = inject("databaseUrl")
-const available = TestEnvironment.isAvailable(
-  "PostgreSQL",
-  databaseUrl,
-  "set DATABASE_URL to a server you may create databases on"
-)
+const available = postgresAvailable()
 
 ProcessedEventsConformance.run(
   "PGlite (embedded)",

@@ -1,21 +1,10 @@
 import { describe } from "@effect/vitest"
-import {
-  CheckpointStoreConformance,
-  DeadLetterStoreConformance,
-  DeadlineStoreConformance,
-  TestEnvironment
-} from "@eventline/testing"
+import { CheckpointStoreConformance, DeadLetterStoreConformance, DeadlineStoreConformance } from "@eventline/testing"
 import { Layer } from "effect"
-import { inject } from "vitest"
 import { PgStore, PgSubscriptionStores } from "../src/index.ts"
-import { freshDatabase } from "./utils.ts"
+import { databaseUrl, freshDatabase, postgresAvailable } from "./utils.ts"
 
-const databaseUrl = inject("databaseUrl")
-const available = TestEnvironment.isAvailable(
-  "PostgreSQL",
-  databaseUrl,
-  "set DATABASE_URL to a server you may create databases on"
-)
+const available = postgresAvailable()
 
 // each suite builds its own store (PGlite, or a fresh PostgreSQL database) for its tests, which use names of their own
 const embedded = PgStore.layerEmbedded()

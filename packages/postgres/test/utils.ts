@@ -4,8 +4,10 @@
  */
 import { randomUUID } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
+import { TestEnvironment } from "@eventline/testing"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
 import { Migrations } from "../src/index.ts"
 
 const withDatabase = (url: string, database: string): string => {
@@ -38,3 +40,10 @@ export const freshDatabase = (adminUrl: string, options?: { readonly maxConnecti
       )
     )
   )
+
+/** The admin URL of the PostgreSQL server the global setup found (undefined when there is none). */
+export const databaseUrl: string | undefined = inject("databaseUrl")
+
+/** Whether the PostgreSQL suites run (outside CI a missing server skips them with this message; in CI it fails). */
+export const postgresAvailable = (): boolean =>
+  TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DATABASE_URL to a server you may create databases on")
