@@ -24,8 +24,9 @@ const event = (type: string, data: EventEnvelope.NewEvent["data"]): EventEnvelop
   metadata: { correlationId: "relay-test", occurredAt: "2026-01-01T00:00:00.000Z" }
 })
 
+// requests of 10: a relay page goes out as several requests, the next encoded while one is in flight
 const kafkaLayer = (address: string) =>
-  KafkaEventBus.layer(fastGroup).pipe(
+  KafkaEventBus.layer({ ...fastGroup, maxBatchSize: 10 }).pipe(
     Layer.provideMerge(KafkaProducer.layer()),
     Layer.provideMerge(
       KafkaClient.layer({
@@ -180,7 +181,7 @@ describe.skipIf(!TestEnvironment.isAvailable("Kafka", brokers, howToProvideKafka
               const relay = yield* Relay.start({
                 name: unique("relay"),
                 streamTypes: [streamType],
-                batchSize: 10
+                batchSize: 30 // pages of three requests
               }).pipe(Scope.provide(relayScope))
               for (let round = 0; round < 10; round++) yield* appendRound(round)
               yield* relay.caughtUp

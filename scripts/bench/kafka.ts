@@ -2,7 +2,7 @@
  * Issue 6's benchmark, against the real broker (KAFKA_BROKERS, default 127.0.0.1:9092) and
  * PostgreSQL (DATABASE_URL admin URL; a throwaway database is made and dropped).
  *
- *   node scripts/bench/kafka.ts [--quick]
+ *   node scripts/bench/kafka.ts [--quick] [--throughput-only]
  *
  * 1. Relay throughput: N events already in the store, relayed to Kafka (store read, encode, send,
  *    broker acknowledgement, checkpoint), against a bare kafkajs idempotent producer sending the
@@ -12,17 +12,21 @@
  */
 import { randomUUID } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
-import { EventBus, type EventEnvelope, EventStore, ExpectedVersion, Relay } from "@eventline/core"
+import { EventBus, EventStore, ExpectedVersion, Relay } from "@eventline/core"
 import { EnvelopeCodec, KafkaClient, KafkaEventBus, KafkaProducer } from "@eventline/kafka"
 import { Migrations, PgCommitSignal, PgEventStore, PgSubscriptionStores } from "@eventline/postgres"
-import { Clock, Effect, Exit, Fiber, Layer, Redacted, References, Schedule, Scope, Stream } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Layer, Redacted, References, Schedule, Scope, Stream } from "effect"
 import { SqlClient } from "effect/sql"
+import { alternate, cpuNote, formatRatio, measure, ratios, type Sample } from "./common.ts"
 
 const quick = process.argv.includes("--quick")
 const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres"
 const broker = (process.env.KAFKA_BROKERS ?? "127.0.0.1:9092").split(",")[0] ?? "127.0.0.1:9092"
-const total = quick ? 10_000 : 100_000
+const total = quick ? 10_000 : 20_000
+/** Messages per produce request, on both sides. */
 const batchSize = 500
+/** The relay's page (read, publish, checkpoint): several requests, the next encoded while one is in flight. */
+const relayPage = 4 * batchSize
 
 const nowMs = Effect.map(Clock.currentTimeNanos, (nanos) => Number(nanos) / 1e6)
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
@@ -50,74 +54,61 @@ const seed = (streamType: string, count: number) =>
     )
   )
 
-/** One round: the relay over `count` fresh events, and the bare producer sending the same messages. */
-const relayRound = (count: number, relayFirst: boolean) =>
-  Effect.gen(function* () {
-    const store = yield* EventStore.EventStore
-    const client = yield* KafkaClient.KafkaClient
-    const streamType = `bench${randomUUID().slice(0, 8)}`
-    const relayTopic = `${streamType}-events`
-    const bareTopic = `${streamType}-bare`
-    yield* KafkaProducer.ensureTopics([
-      { topic: relayTopic, numPartitions: 3, replicationFactor: 1 },
-      { topic: bareTopic, numPartitions: 3, replicationFactor: 1 }
-    ])
-    yield* seed(streamType, count)
-    const events: ReadonlyArray<EventEnvelope.RecordedEvent> = yield* Stream.runCollect(
-      store.readAll({ streamTypes: [streamType], batchSize: 1000 })
-    )
-    const messages = yield* EnvelopeCodec.encodeAll(events)
-    const producer = client.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-    yield* Effect.acquireRelease(
-      Effect.promise(() => producer.connect()),
-      () => Effect.promise(() => producer.disconnect())
-    )
-    // baseline: a bare kafkajs idempotent producer, the same encoded messages, the same batches
-    const bare = Effect.gen(function* () {
-      const start = yield* nowMs
+/**
+ * The relay over `total` stored events (a fresh subscription each round, so it reads them all
+ * again), against a bare kafkajs idempotent producer sending the same encoded messages in
+ * requests of the same size; alternating rounds (ABBA), the median of the per-round ratios.
+ */
+const relayThroughput = Effect.gen(function* () {
+  const store = yield* EventStore.EventStore
+  const client = yield* KafkaClient.KafkaClient
+  const streamType = `bench${randomUUID().slice(0, 8)}`
+  const relayTopic = `${streamType}-events`
+  const bareTopic = `${streamType}-bare`
+  yield* KafkaProducer.ensureTopics([
+    { topic: relayTopic, numPartitions: 3, replicationFactor: 1 },
+    { topic: bareTopic, numPartitions: 3, replicationFactor: 1 }
+  ])
+  yield* seed(streamType, total)
+  const events = yield* Stream.runCollect(store.readAll({ streamTypes: [streamType], batchSize: 1000 }))
+  const messages = yield* EnvelopeCodec.encodeAll(events)
+  const producer = client.kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  yield* Effect.acquireRelease(
+    Effect.promise(() => producer.connect()),
+    () => Effect.promise(() => producer.disconnect())
+  )
+  const bare = measure(
+    events.length,
+    Effect.gen(function* () {
       for (let i = 0; i < messages.length; i += batchSize) {
         yield* Effect.promise(() =>
           producer.send({ topic: bareTopic, acks: -1, messages: messages.slice(i, i + batchSize) })
         )
       }
-      return events.length / (((yield* nowMs) - start) / 1000)
     })
-    const relay = Effect.gen(function* () {
-      const scope = yield* Scope.make()
-      const start = yield* nowMs
-      const handle = yield* Relay.start({
-        name: `bench-relay-${streamType}`,
-        streamTypes: [streamType],
-        batchSize
-      }).pipe(Scope.provide(scope))
-      yield* handle.caughtUp
-      const rate = events.length / (((yield* nowMs) - start) / 1000)
-      yield* Scope.close(scope, Exit.void)
-      return rate
-    })
-    const [relayRate, bareRate] = relayFirst
-      ? yield* Effect.all([relay, bare])
-      : yield* Effect.map(Effect.all([bare, relay]), ([b, r]) => [r, b] as const)
-    return { relayRate, bareRate, ratio: relayRate / bareRate }
-  }).pipe(Effect.scoped)
-
-/** Rounds in ABBA order (the machine is noisy); the median of the per-round ratios. */
-const relayThroughput = Effect.gen(function* () {
-  const rounds = quick ? 2 : 4
-  const perRound = total / rounds
-  const results: Array<{ relayRate: number; bareRate: number; ratio: number }> = []
-  for (let round = 0; round < rounds; round++)
-    results.push(yield* relayRound(perRound, round % 4 === 1 || round % 4 === 2))
-  const ratios = results.map((r) => r.ratio).sort((a, b) => a - b)
-  const median =
-    ratios.length % 2 === 1
-      ? (ratios[(ratios.length - 1) / 2] as number)
-      : ((ratios[ratios.length / 2 - 1] as number) + (ratios[ratios.length / 2] as number)) / 2
-  const rates = (pick: (r: (typeof results)[number]) => number) => results.map((r) => Math.round(pick(r))).join(", ")
+  )
+  // timed from the start to caught up (the stop afterwards is not)
+  const relay = (round: number) =>
+    Effect.scoped(
+      measure(
+        events.length,
+        Effect.flatMap(
+          Relay.start({ name: `bench-relay-${streamType}-${round}`, streamTypes: [streamType], batchSize: relayPage }),
+          (handle) => handle.caughtUp
+        )
+      )
+    )
+  const comparison = yield* alternate({
+    rounds: quick ? { max: 4, budgetSeconds: 40 } : { max: 10, budgetSeconds: 120 },
+    baseline: () => bare,
+    eventline: relay
+  })
+  const ratio = ratios(comparison)
+  const rates = (samples: ReadonlyArray<Sample>) => samples.map((sample) => Math.round(sample.perSecond)).join(", ")
   process.stdout.write(
-    `relay throughput, ${total} events in ${rounds} rounds of ${perRound}: relay ${rates((r) => r.relayRate)} ev/s, ` +
-      `bare kafkajs ${rates((r) => r.bareRate)} ev/s, ratio median ${median.toFixed(2)} ` +
-      `[${(ratios[0] ?? 0).toFixed(2)}-${(ratios[ratios.length - 1] ?? 0).toFixed(2)}] (target >= 0.7)\n`
+    `relay throughput over ${total} events (pages of ${relayPage}, requests of ${batchSize}): ` +
+      `relay ${rates(comparison.eventline)} ev/s, bare kafkajs ${rates(comparison.baseline)} ev/s, ` +
+      `ratio ${formatRatio(ratio)} (target >= 0.9)\n${cpuNote("relay vs bare producer", comparison)}\n`
   )
 })
 
@@ -198,7 +189,12 @@ const Store = Layer.mergeAll(PgEventStore.layer, PgCommitSignal.layer, PgSubscri
   Layer.provideMerge(Migrations.layer),
   Layer.provideMerge(PgClient.layer({ url: Redacted.make(url.toString()), maxConnections: 10 }))
 )
-const Kafka = KafkaEventBus.layer({ maxWaitTimeInMs: 20, heartbeatInterval: 500, sessionTimeout: 6000 }).pipe(
+const Kafka = KafkaEventBus.layer({
+  maxWaitTimeInMs: 20,
+  heartbeatInterval: 500,
+  sessionTimeout: 6000,
+  maxBatchSize: batchSize
+}).pipe(
   Layer.provideMerge(KafkaProducer.layer()),
   Layer.provideMerge(KafkaClient.layer({ brokers: [broker], clientId: "eventline-bench" }))
 )
@@ -212,12 +208,12 @@ const program = Effect.gen(function* () {
   )
   yield* Effect.gen(function* () {
     yield* relayThroughput
-    yield* endToEndLatency
+    if (!process.argv.includes("--throughput-only")) yield* endToEndLatency
   }).pipe(Effect.provide(Layer.mergeAll(Store, Kafka)))
 }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Error"))
 
 const exit = await Effect.runPromiseExit(program)
 if (Exit.isFailure(exit)) {
-  process.stderr.write(`benchmark failed: ${String(exit.cause)}\n`)
+  process.stderr.write(`benchmark failed: ${Cause.pretty(exit.cause)}\n`)
   process.exitCode = 1
 }
