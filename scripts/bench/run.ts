@@ -7,11 +7,11 @@
  * 3. append throughput on embedded PGlite vs raw INSERTs on the same PGlite, and vs the
  *    in-memory store                                             (pgliteAppendThroughput.ts)
  * 4. PGlite start-up time and memory vs a bare PGlite.create()  (pgliteStartup.ts)
- * 5. appends/s, p50/p95/p99 and Node CPU per append of PgStore.layer on PostgreSQL vs pgbench
- *    inserting the same rows into a plain table (the raw baseline) and vs pgbench running the
- *    store's own statement (1/8/32 writers, 10-event appends, Exact appends to existing
- *    streams); loading a 100-event stream vs the same SELECT; reading a 1000-event stream;
- *    loading an aggregate with/without a snapshot                (appendLatency.ts)
+ * 5. appends/s and Node CPU per append of PgStore.layer on PostgreSQL, each measurement in a
+ *    fresh node process, vs pgbench inserting the same rows into a plain table (the raw
+ *    baseline) and vs pgbench running the store's own statement (1/8/32 writers, 10-event
+ *    appends, Exact appends to existing streams); loading a 100-event stream vs the same
+ *    SELECT                                                      (appendLatency.ts)
  *
  * PostgreSQL: the admin URL is DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres);
  * the run works in a throwaway database that is dropped at the end, also on failure or Ctrl-C.
@@ -100,7 +100,7 @@ const program = Effect.gen(function* () {
       ...(yield* postgresBenchmarks(options).pipe(reportFailure("PostgreSQL", [failedSection("PostgreSQL")])))
     )
     // its own throwaway database and pools (1, 8, 32 connections), after the shared pool closed
-    sections.push(yield* AppendLatency.run(options).pipe(orFailedRow("PostgreSQL append latency")))
+    sections.push(yield* AppendLatency.run(options).pipe(orFailedRow("PostgreSQL appends vs pgbench")))
   }
   sections.push(yield* PgliteAppendThroughput.run(options).pipe(orFailedRow("PGlite append")))
   sections.push(yield* PgliteStartup.run(options).pipe(orFailedRow("PGlite start-up")))

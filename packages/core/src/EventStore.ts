@@ -257,39 +257,47 @@ export class MaxEventBytes extends Context.Reference<number>("@eventline/core/Ev
  * @category validation
  * @since 0.1.0
  */
-export const validateAppend = Effect.fnUntraced(function* (
+export const validateAppend = (
   streamId: string,
   events: ReadonlyArray<NewEvent>,
   options: AppendOptions
-): Effect.fn.Return<ReadonlyArray<SerializedEvent>, InvalidEvent> {
-  const invalid = (reason: string) => new InvalidEvent({ streamId: String(streamId), reason })
-  if (Exit.isFailure(Schema.decodeUnknownExit(StreamId)(streamId))) {
-    return yield* invalid("the stream id must be 1 to 200 characters without control characters")
-  }
-  if (Exit.isFailure(Schema.decodeUnknownExit(TypeName)(options.streamType))) {
-    return yield* invalid("the stream type must be 1 to 100 characters without control characters")
-  }
-  if (events.length === 0) return yield* invalid("an append needs at least one event")
-  const maxBytes = yield* MaxEventBytes
-  const seen = new Set<string>()
-  const serialized: Array<SerializedEvent> = []
-  for (const [index, event] of events.entries()) {
-    const decoded = Schema.decodeUnknownExit(NewEvent)(event)
-    if (Exit.isFailure(decoded)) {
-      return yield* invalid(`event ${index}: ${Cause.pretty(decoded.cause)}`)
+): Effect.Effect<ReadonlyArray<SerializedEvent>, InvalidEvent> =>
+  // plain code in one step, not a generator: it runs on every append
+  Effect.flatMap(Effect.service(MaxEventBytes), (maxBytes) => {
+    const invalid = (reason: string) => Effect.fail(new InvalidEvent({ streamId: String(streamId), reason }))
+    if (Exit.isFailure(decodeStreamId(streamId))) {
+      return invalid("the stream id must be 1 to 200 characters without control characters")
     }
-    if (containsNul(event)) return yield* invalid(`event ${index}: strings must not contain the NUL character`)
-    const json = { data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata) }
-    const bytes = Buffer.byteLength(json.data) + Buffer.byteLength(json.metadata)
-    if (bytes > maxBytes) return yield* invalid(`event ${index} is ${bytes} bytes; at most ${maxBytes} are accepted`)
-    serialized.push(json)
-    if (event.eventId !== undefined) {
-      if (seen.has(event.eventId)) return yield* invalid(`event id ${event.eventId} appears twice in one append`)
-      seen.add(event.eventId)
+    if (Exit.isFailure(decodeTypeName(options.streamType))) {
+      return invalid("the stream type must be 1 to 100 characters without control characters")
     }
-  }
-  return serialized
-})
+    if (events.length === 0) return invalid("an append needs at least one event")
+    const seen = events.length > 1 ? new Set<string>() : undefined
+    const serialized = new Array<SerializedEvent>(events.length)
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index] as NewEvent
+      const decoded = decodeNewEvent(event)
+      if (Exit.isFailure(decoded)) return invalid(`event ${index}: ${Cause.pretty(decoded.cause)}`)
+      const json = { data: JSON.stringify(event.data), metadata: JSON.stringify(event.metadata) }
+      // JSON.stringify writes a NUL as \u0000: text without that sequence holds none (with it: look closer)
+      const suspect = json.data.includes("\\u0000") || json.metadata.includes("\\u0000")
+      if (event.type.includes("\u0000") || event.eventId?.includes("\u0000") || (suspect && containsNul(event))) {
+        return invalid(`event ${index}: strings must not contain the NUL character`)
+      }
+      const bytes = Buffer.byteLength(json.data) + Buffer.byteLength(json.metadata)
+      if (bytes > maxBytes) return invalid(`event ${index} is ${bytes} bytes; at most ${maxBytes} are accepted`)
+      serialized[index] = json
+      if (seen !== undefined && event.eventId !== undefined) {
+        if (seen.has(event.eventId)) return invalid(`event id ${event.eventId} appears twice in one append`)
+        seen.add(event.eventId)
+      }
+    }
+    return Effect.succeed(serialized)
+  })
+
+const decodeStreamId = Schema.decodeUnknownExit(StreamId)
+const decodeTypeName = Schema.decodeUnknownExit(TypeName)
+const decodeNewEvent = Schema.decodeUnknownExit(NewEvent)
 
 const containsNul = (value: unknown): boolean => {
   if (typeof value === "string") return value.includes("\u0000")

@@ -1,16 +1,18 @@
 /**
- * The SQL of an append. The first statement takes the stream's advisory lock, then a
- * data-modifying CTE bumps the stream's row only if the expectation holds
- * (`UPDATE ... WHERE version = $expected`, `INSERT ... ON CONFLICT DO NOTHING`), inserts every
- * event in one multi-row INSERT numbered from the bumped version, and NOTIFYs. Row locks
- * serialise writers to one stream, so two appends with the same expectation can never both
- * pass; the loser sees zero rows. Appends larger than one statement's parameters continue with
- * plain INSERTs in the same transaction.
+ * The SQL of an append: one statement, whatever the number of events. It takes the stream's
+ * advisory lock, then a data-modifying CTE bumps the stream's row only if the expectation holds
+ * (`UPDATE ... WHERE version = $expected`, `INSERT ... ON CONFLICT DO NOTHING`) and inserts every
+ * event, numbered from the bumped version, from parallel arrays (`unnest(...) WITH ORDINALITY`).
+ * Row locks serialise writers to one stream, so two appends with the same expectation can never
+ * both pass; the loser sees zero rows.
+ *
+ * The text depends only on the kind of expectation and on two switches, never on the events: it
+ * is built once per shape and the driver keeps it prepared, so an append costs a Bind/Execute and
+ * no statement compilation.
  */
-import type { EventStore, ExpectedVersion } from "@eventline/core"
-import { Effect, Schema } from "effect"
-import { SqlClient, SqlSchema } from "effect/sql"
-import type { Fragment } from "effect/sql/Statement"
+import type { EventStore, ExpectedVersion, Position } from "@eventline/core"
+import { Effect } from "effect"
+import { SqlClient, SqlError } from "effect/sql"
 
 /**
  * Writers to one stream queue on an advisory lock before they write anything. A transaction gets
@@ -21,38 +23,53 @@ import type { Fragment } from "effect/sql/Statement"
  */
 const streamLockClass = 0x45564c31 // "EVL1"
 
-/** Rows per INSERT statement: PostgreSQL allows 65535 parameters, an event takes 6. */
-export const rowsPerStatement = 4000
+/** What one inserted event row reports back, in version order: its position (formatted by the server). */
+export interface InsertedRow {
+  readonly position: Position.Position
+  readonly version: number
+}
 
-/** What one inserted event row reports back. */
-export const InsertedRow = Schema.Struct({
-  global_position: Schema.BigInt,
-  transaction_id: Schema.String,
-  event_id: Schema.String,
-  version: Schema.Int
-})
-export type InsertedRow = typeof InsertedRow.Type
-
-/** One statement of an append: which events (`offset` on, `chunk` of them) go to which stream. */
+/** One append: all its events to one stream. */
 export interface AppendRequest {
   readonly streamId: string
   readonly streamType: string
   readonly expected: ExpectedVersion.ExpectedVersion
-  /** How many events the whole append writes (the stream's version moves by this much). */
-  readonly total: number
   readonly events: ReadonlyArray<EventStore.IdentifiedEvent>
   readonly serialized: ReadonlyArray<EventStore.SerializedEvent>
-  readonly offset: number
-  readonly chunk: number
-  /** The version of the append's first event; for the statements after the first. */
-  readonly firstVersion: number
+  /**
+   * The caller chose the event ids: write nothing when any is stored already (the rows come back
+   * empty, and the store looks for the earlier append). Without this a retry would fail on the
+   * unique index, which aborts a surrounding transaction.
+   */
+  readonly checkIds: boolean
 }
 
-// `validateAppend` checked every event before the append got here: the request passes as it is
-// (re-validating each event's JSON would double the cost of an append)
-const AppendRequest = Schema.declare(
-  (input: unknown): input is AppendRequest => typeof input === "object" && input !== null && "events" in input
-)
+// $1 stream id, $2 stream type, $3 event count, $4..$8 event ids, types, schema versions, data,
+// metadata, $9 the expected version (Exact only: PostgreSQL refuses a parameter it cannot type)
+const bumpStream = (streamsTable: string, kind: ExpectedVersion.ExpectedVersion["_tag"] | "New"): string => {
+  switch (kind) {
+    case "Any":
+      return `INSERT INTO ${streamsTable} AS s (stream_id, stream_type, version)
+        SELECT $1::text, $2::text, $3::int FROM guard
+        ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = now()
+        WHERE s.stream_type = EXCLUDED.stream_type
+        RETURNING version`
+    case "New":
+    case "NoStream":
+      return `INSERT INTO ${streamsTable} (stream_id, stream_type, version)
+        SELECT $1::text, $2::text, $3::int FROM guard
+        ON CONFLICT (stream_id) DO NOTHING
+        RETURNING version`
+    case "StreamExists":
+      return `UPDATE ${streamsTable} AS s SET version = s.version + $3::int, updated_at = now()
+        WHERE s.stream_id = $1::text AND s.stream_type = $2::text AND EXISTS (SELECT FROM guard)
+        RETURNING version`
+    case "Exact":
+      return `UPDATE ${streamsTable} AS s SET version = s.version + $3::int, updated_at = now()
+        WHERE s.stream_id = $1::text AND s.stream_type = $2::text AND s.version = $9::int AND EXISTS (SELECT FROM guard)
+        RETURNING version`
+  }
+}
 
 /** The append statements over the tables of `schema`, announcing on `notifyChannel` when `notify`. */
 export const make = Effect.fnUntraced(function* (options: {
@@ -61,95 +78,111 @@ export const make = Effect.fnUntraced(function* (options: {
   readonly notify: boolean
 }) {
   const sql = yield* SqlClient.SqlClient
-  const streamsTable = sql(`${options.schema}.streams`)
-  const eventsTable = sql(`${options.schema}.events`)
-  const joinValues = sql.join(", ", false)
+  const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
+  // names go in after the whitespace is collapsed (they may hold spaces of their own)
+  const streamsTable = "\u0001schema.streams"
+  const eventsTable = "\u0001schema.events"
+  const channel = "\u0001channel"
+  const withNames = (text: string) =>
+    text
+      .replace(/\s+/g, " ")
+      .replaceAll("\u0001schema", quote(options.schema))
+      .replaceAll("\u0001channel", `'${options.notifyChannel.replaceAll("'", "''")}'`)
 
-  /** The statement fragment that moves the stream's version by `count` if the expectation holds. */
-  const bumpStream = (
-    streamId: string,
-    streamType: string,
-    expected: ExpectedVersion.ExpectedVersion,
-    count: number
-  ): Fragment => {
-    switch (expected._tag) {
-      case "Any":
-        return sql`INSERT INTO ${streamsTable} AS s (stream_id, stream_type, version)
-          SELECT ${streamId}, ${streamType}, ${count}::int FROM stream_lock
-          ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = now()
-          WHERE s.stream_type = EXCLUDED.stream_type
-          RETURNING version`
-      case "NoStream":
-        return bumpNewStream(streamId, streamType, count)
-      case "StreamExists":
-        return sql`UPDATE ${streamsTable} AS s SET version = s.version + ${count}::int, updated_at = now()
-          WHERE s.stream_id = ${streamId} AND s.stream_type = ${streamType} AND EXISTS (SELECT FROM stream_lock)
-          RETURNING version`
-      case "Exact":
-        return expected.version === 0
-          ? bumpNewStream(streamId, streamType, count)
-          : sql`UPDATE ${streamsTable} AS s SET version = s.version + ${count}::int, updated_at = now()
-          WHERE s.stream_id = ${streamId} AND s.stream_type = ${streamType} AND s.version = ${expected.version}::int
-            AND EXISTS (SELECT FROM stream_lock)
-          RETURNING version`
-    }
-  }
-
-  const bumpNewStream = (streamId: string, streamType: string, count: number): Fragment =>
-    sql`INSERT INTO ${streamsTable} (stream_id, stream_type, version)
-      SELECT ${streamId}, ${streamType}, ${count}::int FROM stream_lock
-      ON CONFLICT (stream_id) DO NOTHING
-      RETURNING version`
-
-  const valuesOf = ({ chunk, events, offset, serialized }: AppendRequest) =>
-    joinValues(
-      events.slice(offset, offset + chunk).map(
-        (event, index) =>
-          sql`(${offset + index + 1}::int, ${event.eventId}::uuid, ${event.type}::text, ${event.schemaVersion}::int,
-            ${serialized[offset + index]?.data}::jsonb, ${serialized[offset + index]?.metadata}::jsonb)`
-      )
-    )
-
-  /**
-   * One statement: bump the stream, insert the first chunk of events, notify. No rows when the
-   * expectation did not hold (or the stream has another type).
-   */
-  const appendFirst = SqlSchema.findAll({
-    Request: AppendRequest,
-    Result: InsertedRow,
-    execute: (request) => {
-      const { streamId, streamType, total } = request
-      return sql`WITH stream_lock AS (SELECT pg_advisory_xact_lock(${streamLockClass}::int, hashtext(${streamId}))),
-    bump AS (${bumpStream(streamId, streamType, request.expected, total)}),
+  const statementText = (kind: ExpectedVersion.ExpectedVersion["_tag"] | "New", checkIds: boolean): string => {
+    const guard = checkIds
+      ? `SELECT FROM stream_lock WHERE NOT EXISTS (SELECT FROM ${eventsTable} e WHERE e.event_id = ANY($4::uuid[]))`
+      : "SELECT FROM stream_lock"
+    const notified = options.notify
+      ? `,
+    notified AS (
+      SELECT pg_notify(${channel}, json_build_object(
+        'streamType', $2::text,
+        'position', lpad(pg_current_xact_id()::text, 20, '0') || '-' || lpad(max(global_position)::text, 20, '0')
+      )::text) FROM inserted HAVING count(*) > 0
+    )`
+      : ""
+    return `WITH stream_lock AS (SELECT pg_advisory_xact_lock(${streamLockClass}, hashtext($1::text))),
+    guard AS (${guard}),
+    bump AS (${bumpStream(streamsTable, kind)}),
     inserted AS (
       INSERT INTO ${eventsTable} (stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)
-      SELECT ${streamId}, ${streamType}, bump.version - ${total}::int + v.ordinal,
+      SELECT $1::text, $2::text, bump.version - $3::int + v.ordinal::int,
         v.event_id, v.event_type, v.schema_version, v.data, v.metadata
-      FROM bump CROSS JOIN (VALUES ${valuesOf(request)}) AS v(ordinal, event_id, event_type, schema_version, data, metadata)
-      RETURNING global_position, transaction_id, event_id, version
-    ),
-    notified AS (
-      SELECT pg_notify(${options.notifyChannel}, json_build_object(
-        'streamType', ${streamType}::text,
-        'position', lpad(pg_current_xact_id()::text, 20, '0') || '-' || lpad(max(global_position)::text, 20, '0')
-      )::text) FROM inserted HAVING count(*) > 0 AND ${options.notify}
-    )
-    SELECT i.global_position, i.transaction_id::text AS transaction_id, i.event_id::text AS event_id, i.version
-    FROM inserted i WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY i.version`
+      FROM bump CROSS JOIN unnest($4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])
+        WITH ORDINALITY AS v(event_id, event_type, schema_version, data, metadata, ordinal)
+      RETURNING global_position, transaction_id, version
+    )${notified}
+    SELECT lpad(i.transaction_id::text, 20, '0') || '-' || lpad(i.global_position::text, 20, '0'), i.version
+    FROM inserted i${options.notify ? " WHERE (SELECT count(*) FROM notified) >= 0" : ""} ORDER BY i.version`
+  }
+
+  // built on first use: at most 5 kinds x 2
+  const texts = new Map<string, string>()
+  const textFor = (expected: ExpectedVersion.ExpectedVersion, checkIds: boolean): string => {
+    const kind = expected._tag === "Exact" && expected.version === 0 ? "New" : expected._tag
+    const key = `${kind}/${checkIds}`
+    let text = texts.get(key)
+    if (text === undefined) {
+      // one line: the driver keys its prepared statements by the text, hashed on every call
+      text = withNames(statementText(kind, checkIds))
+      texts.set(key, text)
     }
-  })
+    return text
+  }
 
-  /** A later chunk of a large append, in the same transaction as the first. */
-  const appendMore = SqlSchema.findAll({
-    Request: AppendRequest,
-    Result: InsertedRow,
-    execute: (request) =>
-      sql`INSERT INTO ${eventsTable} (stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)
-    SELECT ${request.streamId}, ${request.streamType}, ${request.firstVersion - 1}::int + v.ordinal,
-      v.event_id, v.event_type, v.schema_version, v.data, v.metadata
-    FROM (VALUES ${valuesOf(request)}) AS v(ordinal, event_id, event_type, schema_version, data, metadata)
-    RETURNING global_position, transaction_id::text AS transaction_id, event_id::text AS event_id, version`
-  })
+  const malformed = (detail: string) =>
+    new SqlError.SqlError({
+      reason: new SqlError.UnknownError({ cause: new Error(detail), message: `append: ${detail}`, operation: "append" })
+    })
 
-  return { appendFirst, appendMore } as const
+  /**
+   * Bumps the stream and inserts every event, in one statement. No rows when the expectation did
+   * not hold (or the stream has another type, or `checkIds` found a stored id).
+   */
+  const append = (request: AppendRequest): Effect.Effect<ReadonlyArray<InsertedRow>, SqlError.SqlError> => {
+    const { events, serialized } = request
+    const count = events.length
+    const ids = new Array<string>(count)
+    const types = new Array<string>(count)
+    const schemaVersions = new Array<number>(count)
+    const data = new Array<string>(count)
+    const metadata = new Array<string>(count)
+    for (let index = 0; index < count; index++) {
+      const event = events[index] as EventStore.IdentifiedEvent
+      const json = serialized[index] as EventStore.SerializedEvent
+      ids[index] = event.eventId
+      types[index] = event.type
+      schemaVersions[index] = event.schemaVersion
+      data[index] = json.data
+      metadata[index] = json.metadata
+    }
+    const params: Array<unknown> = [
+      request.streamId,
+      request.streamType,
+      count,
+      ids,
+      types,
+      schemaVersions,
+      data,
+      metadata
+    ]
+    if (request.expected._tag === "Exact" && request.expected.version > 0) params.push(request.expected.version)
+    return Effect.flatMap(sql.unsafe(textFor(request.expected, request.checkIds), params).values, (rows) => {
+      if (rows.length === 0) return Effect.succeed([])
+      // what we get back is what we just wrote: check its shape, not every field through a schema
+      if (rows.length !== count) return Effect.fail(malformed(`${rows.length} rows for ${count} events`))
+      const inserted = new Array<InsertedRow>(count)
+      for (let index = 0; index < count; index++) {
+        const [position, version] = rows[index] as ReadonlyArray<unknown>
+        if (typeof position !== "string" || position.length !== 41 || typeof version !== "number") {
+          return Effect.fail(malformed(`unexpected row ${String(rows[index])}`))
+        }
+        inserted[index] = { position: position as Position.Position, version }
+      }
+      return Effect.succeed(inserted)
+    })
+  }
+
+  return { append } as const
 })

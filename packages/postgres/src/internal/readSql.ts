@@ -36,13 +36,6 @@ const FilterRequest = Schema.Struct({
   eventTypes: Schema.optional(Schema.Array(Schema.String))
 })
 const LogRequest = Schema.Struct({ after: Position.Position, ...FilterRequest.fields })
-const StreamPageRequest = Schema.Struct({
-  streamId: Schema.String,
-  from: Schema.Int,
-  head: Schema.Int,
-  limit: Schema.Int,
-  backward: Schema.Boolean
-})
 
 /** The columns every event read selects, with ids as text. */
 export const eventColumns = (alias: string) =>
@@ -65,6 +58,9 @@ export const toRecorded = (row: EventRow): EventEnvelope.RecordedEvent => ({
 
 const toPosition = (row: typeof PositionRow.Type): Position.Position =>
   Position.make(BigInt(row.transaction_id), row.global_position)
+
+/** The text form of a position: 20 digits, "-", 20 digits. */
+const positionLength = 41
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -117,25 +113,90 @@ export const make = Effect.fnUntraced(function* (schema: string) {
       Effect.mapError(Errors.infrastructure("streamVersion"))
     )
 
-  const streamPage = SqlSchema.findAll({
-    Request: StreamPageRequest,
-    Result: EventRow,
-    execute: ({ backward, from, head, limit, streamId }) =>
-      backward
-        ? sql`SELECT ${columns} FROM ${eventsTable} e
-            WHERE e.stream_id = ${streamId} AND e.version <= ${from}
-            ORDER BY e.version DESC LIMIT ${limit}`
-        : sql`SELECT ${columns} FROM ${eventsTable} e
-            WHERE e.stream_id = ${streamId} AND e.version >= ${from} AND e.version <= ${head}
-            ORDER BY e.version LIMIT ${limit}`
-  })
+  // one round trip: the stream's row (none: no such stream) and, joined to it, one page of its
+  // events up to the head ($3, the head seen by the first page, or the stream's version now)
+  const quoted = `"${schema.replaceAll('"', '""')}"`
+  // the position is formatted by the server (Position's text form): no BigInt per row here
+  const pageText = (backward: boolean) => `SELECT s.version, s.stream_type,
+      lpad(e.transaction_id::text, 20, '0') || '-' || lpad(e.global_position::text, 20, '0'),
+      e.version, e.event_id::text, e.event_type, e.schema_version, e.data, e.metadata
+    FROM ${quoted}.streams s LEFT JOIN LATERAL (
+      SELECT * FROM ${quoted}.events e
+      WHERE e.stream_id = s.stream_id AND e.version <= least(s.version, coalesce($3::int, s.version))
+        ${backward ? "AND e.version <= coalesce($2::int, s.version) ORDER BY e.version DESC" : "AND e.version >= $2::int ORDER BY e.version"}
+      LIMIT $4::int
+    ) e ON true
+    WHERE s.stream_id = $1::text`
+  const forwardPage = pageText(false)
+  const backwardPage = pageText(true)
 
-  /** One page of a stream: `limit` events from version `from` on (down, when backward), up to `head`. */
-  const readStreamPage = (request: typeof StreamPageRequest.Type) =>
-    streamPage(request).pipe(
-      Effect.map((rows) => rows.map(toRecorded)),
-      Effect.mapError(Errors.infrastructure("readStream"))
-    )
+  const malformedRow = (row: ReadonlyArray<unknown>) =>
+    new Errors.InfrastructureError({ operation: "readStream", cause: new Error(`unexpected row: ${String(row)}`) })
+
+  /**
+   * One page of a stream: `limit` events from version `from` on (down from it when backward;
+   * from the last when `from` is undefined), up to `head` (the stream's version when undefined),
+   * with the stream's version. None when the stream does not exist.
+   */
+  const streamPage = (request: {
+    readonly streamId: string
+    readonly from: number | undefined
+    readonly head: number | undefined
+    readonly limit: number
+    readonly backward: boolean
+  }): Effect.Effect<
+    Option.Option<{ readonly head: number; readonly events: Array<EventEnvelope.RecordedEvent> }>,
+    Errors.InfrastructureError
+  > =>
+    sql
+      .unsafe(request.backward ? backwardPage : forwardPage, [
+        request.streamId,
+        request.from ?? null,
+        request.head ?? null,
+        request.limit
+      ])
+      .values.pipe(
+        Effect.mapError(Errors.infrastructure("readStream")),
+        Effect.flatMap((rows) => {
+          const first = rows[0]
+          if (first === undefined) return Effect.succeedNone
+          const head = first[0]
+          if (typeof head !== "number") return Effect.fail(malformedRow(first))
+          const events: Array<EventEnvelope.RecordedEvent> = []
+          // rows of our own table (columns NOT NULL): their shape is checked, not every rule again
+          for (const row of rows) {
+            const [, streamType, position, version, eventId, type, schemaVersion, data, metadata] = row
+            if (position === null) break // the stream exists, the page is empty
+            if (
+              typeof streamType !== "string" ||
+              typeof position !== "string" ||
+              position.length !== positionLength ||
+              typeof version !== "number" ||
+              typeof eventId !== "string" ||
+              typeof type !== "string" ||
+              typeof schemaVersion !== "number" ||
+              data === undefined ||
+              typeof metadata !== "object" ||
+              metadata === null ||
+              Array.isArray(metadata)
+            ) {
+              return Effect.fail(malformedRow(row))
+            }
+            events.push({
+              eventId,
+              streamId: request.streamId,
+              streamType,
+              type,
+              schemaVersion,
+              data: data as Schema.Json,
+              metadata: metadata as EventEnvelope.EventMetadata,
+              version,
+              position: position as Position.Position
+            })
+          }
+          return Effect.succeed(Option.some({ head, events }))
+        })
+      )
 
   const logPage = SqlSchema.findAll({
     Request: Schema.Struct({ ...LogRequest.fields, limit: Schema.Int }),
@@ -224,7 +285,7 @@ export const make = Effect.fnUntraced(function* (schema: string) {
     eventsByIds,
     streamRow,
     streamVersion,
-    readStreamPage,
+    streamPage,
     readLogPage,
     findEvent,
     headPosition,
