@@ -18,6 +18,9 @@
  *   of its stream wait behind it (parked too) while other streams flow. `redrive` replays a
  *   stream's parked events in order; `skip` gives one up, recorded. Nothing is skipped silently.
  * - Stopping (closing the scope) finishes the batch in flight and its checkpoint first.
+ * - A transactional handler may also take a whole batch (`handleBatchAtomically`, since 0.3.0):
+ *   one statement per batch instead of one per event, in the checkpoint's unit of work; when it
+ *   fails, the batch is handled event by event to find the culprit.
  *
  * @since 0.2.0
  */
@@ -76,6 +79,17 @@ export interface Options<E, R> {
    * dead-lettered (its events wait, in order, until it goes through). Not transactional.
    */
   readonly handleBatch?: ((batch: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E, R>) | undefined
+  /**
+   * The batch form of `handle` for a transactional subscription (e.g. one multi-row upsert per
+   * batch instead of a statement per event): it must leave the same state as `handle` applied to
+   * each event in order. It runs with the checkpoint in one unit of work when the store's unit of
+   * work is atomic and no event of the batch waits behind a dead letter; otherwise, or when it
+   * fails, the batch goes event by event through `handle` (with its retries and dead letters).
+   * Ignored by a subscription that is not transactional or has `handleBatch`.
+   *
+   * @since 0.3.0
+   */
+  readonly handleBatchAtomically?: ((batch: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E, R>) | undefined
   /** Handler and checkpoint in one unit of work (exactly-once effects in the store). Default: true. */
   readonly transactional?: boolean | undefined
   /** Handle a batch's streams in parallel, up to this many at once (order within a stream kept). Default: 1. */
@@ -306,6 +320,18 @@ export const start = <E, R>(options: Options<E, R>): Effect.Effect<Handle, never
           yield* save(last.position)
           return yield* Metric.update(handled, batch.length)
         }
+        const clean = transactional && unitOfWork.atomic && batch.every((event) => !parkedStreams.has(event.streamId))
+        const handleAll = options.handleBatchAtomically
+        if (clean && (handleAll !== undefined || concurrency === 1)) {
+          const work =
+            handleAll === undefined
+              ? Effect.forEach(batch, handle, { discard: true })
+              : Effect.provideContext(handleAll(batch), context)
+          const together = yield* unitOfWork.transaction(Effect.andThen(work, save(last.position))).pipe(Effect.exit)
+          if (Exit.isSuccess(together)) return yield* Metric.update(handled, batch.length)
+          const failure = Cause.findErrorOption(together.cause)
+          if (Option.isSome(failure) && isLeaseLost(failure.value)) return yield* failure.value
+        }
         if (concurrency > 1) {
           const byStream = new Map<string, Array<RecordedEvent>>()
           for (const event of batch) {
@@ -320,15 +346,6 @@ export const start = <E, R>(options: Options<E, R>): Effect.Effect<Handle, never
             { concurrency, discard: true }
           )
           return yield* save(last.position)
-        }
-        const clean = transactional && unitOfWork.atomic && batch.every((event) => !parkedStreams.has(event.streamId))
-        if (clean) {
-          const together = yield* unitOfWork
-            .transaction(Effect.andThen(Effect.forEach(batch, handle, { discard: true }), save(last.position)))
-            .pipe(Effect.exit)
-          if (Exit.isSuccess(together)) return yield* Metric.update(handled, batch.length)
-          const failure = Cause.findErrorOption(together.cause)
-          if (Option.isSome(failure) && isLeaseLost(failure.value)) return yield* failure.value
         }
         yield* Effect.forEach(batch, processOne, { discard: true })
       })
