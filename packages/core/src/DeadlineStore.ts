@@ -30,6 +30,8 @@ export class DeadlineStore extends Context.Service<
   DeadlineStore,
   {
     readonly schedule: (deadline: Deadline) => Effect.Effect<void, InfrastructureError>
+    /** Schedule several at once (one statement on SQL); each like `schedule`. */
+    readonly scheduleAll: (deadlines: ReadonlyArray<Deadline>) => Effect.Effect<void, InfrastructureError>
     /**
      * Fire the earliest deadline of `processManager` due at `now`, if any: run `fire` and mark
      * the deadline fired, atomically (on failure it stays pending). `false` when none is due.
@@ -58,11 +60,11 @@ export const makeMemory: Effect.Effect<DeadlineStore["Service"]> = Effect.gen(fu
   // one firing at a time: the in-memory counterpart of SQL's row lock
   const firing = yield* Semaphore.make(1)
   const same = (a: Deadline, b: Deadline) => a.processManager === b.processManager && a.deadlineId === b.deadlineId
+  const add = (all: ReadonlyArray<Row>, deadline: Deadline) =>
+    all.some((row) => same(row.deadline, deadline)) ? all : [...all, { deadline, fired: false }]
   return DeadlineStore.of({
-    schedule: (deadline) =>
-      Ref.update(rows, (all) =>
-        all.some((row) => same(row.deadline, deadline)) ? all : [...all, { deadline, fired: false }]
-      ),
+    schedule: (deadline) => Ref.update(rows, (all) => add(all, deadline)),
+    scheduleAll: (deadlines) => Ref.update(rows, (all) => deadlines.reduce(add, all)),
     fireNext: (processManager, now, fire) =>
       Semaphore.withPermit(
         firing,

@@ -16,6 +16,10 @@ export const make = (schema: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const deadlines = sql(`${schema}.deadlines`)
+    const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
+    const scheduleAllText = `INSERT INTO ${quote(schema)}.deadlines (process_manager, deadline_id, instance_key, due_at, input)
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
+      ON CONFLICT (process_manager, deadline_id) DO NOTHING`
 
     const nextDue = SqlSchema.findOneOption({
       Request: Schema.Struct({ processManager: Schema.String, now: Schema.String }),
@@ -35,6 +39,19 @@ export const make = (schema: string) =>
           Effect.asVoid,
           Effect.mapError(Errors.infrastructure("deadlines.schedule"))
         ),
+      // one statement for a batch's deadlines, from parallel arrays
+      scheduleAll: (all) =>
+        all.length === 0
+          ? Effect.void
+          : sql
+              .unsafe(scheduleAllText, [
+                all.map((deadline) => deadline.processManager),
+                all.map((deadline) => deadline.deadlineId),
+                all.map((deadline) => deadline.instanceKey),
+                all.map((deadline) => deadline.dueAt.toISOString()),
+                all.map((deadline) => JSON.stringify(deadline.input))
+              ])
+              .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("deadlines.schedule"))),
       fireNext: (processManager, now, fire) =>
         transaction(sql)(
           Effect.gen(function* () {
