@@ -102,6 +102,33 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<DeadlineStore.Deadl
         })
       )
 
+      it.effect(
+        "scheduleAll schedules each like schedule: in dueAt order, a repeated or known id changes nothing",
+        () =>
+          Effect.gen(function* () {
+            const store = yield* DeadlineStore.DeadlineStore
+            const processManager = yield* unique("batch")
+            const fired = yield* Ref.make<ReadonlyArray<DeadlineStore.Deadline>>([])
+            const known = deadline(processManager, "known", "2026-06-01T08:00:00.000Z", { attempt: 1 })
+            yield* store.schedule(known)
+            const late = deadline(processManager, "late", "2026-06-01T11:00:00.000Z")
+            const early = deadline(processManager, "early", "2026-06-01T09:00:00.000Z")
+            yield* store.scheduleAll([
+              late,
+              early,
+              deadline(processManager, "early", "2026-06-01T07:00:00.000Z", { attempt: 2 }),
+              deadline(processManager, "known", "2026-06-01T07:00:00.000Z", { attempt: 2 })
+            ])
+            yield* store.scheduleAll([])
+            while (yield* fireInto(store, fired, processManager, "2026-06-01T12:00:00.000Z")) {}
+            assert.deepStrictEqual((yield* Ref.get(fired)).map(summary), [
+              summary(known),
+              summary(early),
+              summary(late)
+            ])
+          })
+      )
+
       it.effect("a fired deadline never fires again, not even when scheduled again", () =>
         Effect.gen(function* () {
           const store = yield* DeadlineStore.DeadlineStore
