@@ -35,6 +35,13 @@ export interface Aggregate<Command extends Tagged, Event extends Tagged, State, 
   readonly streamId: (command: Command) => string
   /** Snapshot every N events; needs a `SnapshotStore` in context. */
   readonly snapshot?: SnapshotPolicy<State> | undefined
+  /**
+   * The commands that usually start a new stream (a create). The handler decides them on the
+   * initial state and appends them as the stream's first events without reading it first (one
+   * round trip); when the stream exists after all, it loads it and decides again, so the outcome
+   * is the same as without the hint.
+   */
+  readonly startsStream?: ((command: Command) => boolean) | undefined
 }
 
 /**

@@ -120,6 +120,16 @@ export const make = Effect.fnUntraced(function* <R>(registrations: ReadonlyArray
     }
   }
 
+  // each schema's decoders, built once (deriving the typed side per call rebuilt its parser every time)
+  type Decode = (input: unknown) => Effect.Effect<Tagged, Schema.SchemaError>
+  const decoders = new Map<Registration<R>, { readonly encoded: Decode; readonly typed: Decode }>()
+  for (const registration of new Set(byTag.values())) {
+    decoders.set(registration, {
+      encoded: Schema.decodeUnknownEffect(registration.schema),
+      typed: Schema.decodeUnknownEffect(Schema.toType(registration.schema))
+    })
+  }
+
   /** Find the registration and check the input against its schema: encoded (JSON) or typed. */
   const check =
     (side: "encoded" | "typed") =>
@@ -128,10 +138,8 @@ export const make = Effect.fnUntraced(function* <R>(registrations: ReadonlyArray
       if (tag === undefined) return Effect.fail(new InvalidCommand({ reason: "a command needs a string '_tag'" }))
       const registration = byTag.get(tag)
       if (registration === undefined) return Effect.fail(new UnknownCommand({ commandType: tag }))
-      const schema = side === "encoded" ? registration.schema : Schema.toType(registration.schema)
-      return Schema.decodeUnknownEffect(schema)(input).pipe(
-        Effect.mapError((error) => new InvalidCommand({ reason: error.message }))
-      )
+      const decode = (decoders.get(registration) as { readonly encoded: Decode; readonly typed: Decode })[side]
+      return decode(input).pipe(Effect.mapError((error) => new InvalidCommand({ reason: error.message })))
     }
   const decode = check("encoded")
   const validate = check("typed")

@@ -20,6 +20,7 @@ import {
 import type { EventMetadata, NewEvent, RecordedEvent } from "./EventEnvelope.ts"
 import { type AppendError, EventStore } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
+import * as Json from "./Json.ts"
 import { SnapshotStore } from "./SnapshotStore.ts"
 import * as Uuid from "./Uuid.ts"
 
@@ -209,8 +210,25 @@ const alreadyApplied = Effect.fnUntraced(function* (streamId: string, commandId:
   return { streamId, version: last.version, events, duplicate: true } satisfies CommandResult
 })
 
+/** With a command id: its first result when it was applied before (one lookup); otherwise none. */
+const earlierResult = (streamId: string, context: CommandContext) =>
+  context.commandId === undefined ? Effect.succeed(undefined) : alreadyApplied(streamId, context.commandId)
+
+/**
+ * Whether the store wrote these events now, rather than answering an earlier append of the same
+ * ids (a redelivered command): events it wrote now follow the version we decided on and carry our
+ * metadata.
+ */
+const writtenNow = (events: ReadonlyArray<RecordedEvent>, version: number, metadata: EventMetadata): boolean =>
+  events.every((event, index) => event.version === version + 1 + index && Json.equals(event.metadata, metadata))
+
 /**
  * A handler for one aggregate's commands.
+ *
+ * Round trips: a command on an existing stream reads it (snapshot first, when the aggregate takes
+ * them) and appends; a command the aggregate marks `startsStream` only appends. A command id adds
+ * no lookup on the way: a redelivery shows as a rejection, a conflict, a duplicate id or the
+ * store's answer of the first append, and only then is the first result looked up.
  *
  * @category constructors
  * @since 0.1.0
@@ -220,19 +238,22 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
   options?: Options
 ) => {
   const conflictRetry = options?.conflictRetry ?? defaultConflictRetry
+  const initial: Loaded<State> = { state: aggregate.decider.initialState, version: 0, snapshotVersion: 0 }
 
-  const attempt = Effect.fnUntraced(function* (command: Command, context: CommandContext, correlationId: string) {
+  /**
+   * Decide on `loaded` and append at its version. `assumedNew`: `loaded` is the initial state of a
+   * stream that was not read; `undefined` then means "read it and decide again" (the command was
+   * refused or did nothing there, and the stored stream may say otherwise).
+   */
+  const decideAndAppend = Effect.fnUntraced(function* (
+    command: Command,
+    context: CommandContext,
+    correlationId: string,
+    loaded: Loaded<State>,
+    assumedNew: boolean
+  ): Effect.fn.Return<CommandResult | undefined, CommandHandlerError<Rejection>, EventStore> {
     const store = yield* EventStore
     const streamId = aggregate.streamId(command)
-    const eventId = (index: number) =>
-      context.commandId === undefined
-        ? Uuid.makeV7
-        : Effect.succeed(Uuid.fromParts("command", context.commandId, index))
-    if (context.commandId !== undefined) {
-      const earlier = yield* alreadyApplied(streamId, context.commandId)
-      if (earlier !== undefined) return earlier
-    }
-    const loaded = yield* load(aggregate, streamId)
     const { state, version } = loaded
     if (context.expectedVersion !== undefined && context.expectedVersion !== version) {
       return yield* new ConcurrencyConflict({ streamId, expected: String(context.expectedVersion), actual: version })
@@ -240,10 +261,16 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
     const now = new Date(yield* Clock.currentTimeMillis).toISOString()
     const decision = aggregate.decider.decide(command, state, { now })
     if (Result.isFailure(decision)) {
+      if (assumedNew) return undefined
+      const earlier = yield* earlierResult(streamId, context)
+      if (earlier !== undefined) return earlier
       return yield* new DecisionRejected({ streamId, commandType: command._tag, rejection: decision.failure })
     }
     const decided = decision.success
-    if (decided.length === 0) return { streamId, version, events: [] } satisfies CommandResult
+    if (decided.length === 0) {
+      if (assumedNew) return undefined
+      return (yield* earlierResult(streamId, context)) ?? { streamId, version, events: [] }
+    }
     const causationId = context.causationId ?? context.commandId
     const metadata: EventMetadata = {
       ...context.metadata,
@@ -254,14 +281,45 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
     const events: Array<NewEvent> = []
     for (const [index, event] of decided.entries()) {
       const { type, data } = yield* Aggregate.encodeEvent(aggregate, streamId, event)
-      events.push({ eventId: yield* eventId(index), type, data, schemaVersion: aggregate.schemaVersion, metadata })
+      // without a command id the store gives the ids: it need not look for an earlier append of them
+      const eventId =
+        context.commandId === undefined ? {} : { eventId: Uuid.fromParts("command", context.commandId, index) }
+      events.push({ ...eventId, type, data, schemaVersion: aggregate.schemaVersion, metadata })
     }
-    const result = yield* store.append(streamId, ExpectedVersion.exact(version), events, {
-      streamType: aggregate.streamType
-    })
-    yield* maybeSnapshot(aggregate, streamId, loaded, decided, result.nextExpectedVersion)
-    return { streamId, version: result.nextExpectedVersion, events: result.events } satisfies CommandResult
+    const orEarlier = <E>(error: E) =>
+      Effect.flatMap(earlierResult(streamId, context), (earlier) =>
+        earlier === undefined ? Effect.fail(error) : Effect.succeed(earlier)
+      )
+    const result = yield* store
+      .append(streamId, ExpectedVersion.exact(version), events, {
+        streamType: aggregate.streamType
+      })
+      .pipe(
+        Effect.map(
+          (appended): CommandResult =>
+            context.commandId === undefined || writtenNow(appended.events, version, metadata)
+              ? { streamId, version: appended.nextExpectedVersion, events: appended.events }
+              : { streamId, version: appended.nextExpectedVersion, events: appended.events, duplicate: true }
+        ),
+        // a stream assumed new that exists is read and decided on by the caller; the store already
+        // looked for an earlier append of these ids
+        Effect.catchTag("ConcurrencyConflict", (conflict) =>
+          assumedNew ? Effect.fail(conflict) : orEarlier(conflict)
+        ),
+        Effect.catchTag("DuplicateEventId", orEarlier)
+      )
+    if (result.duplicate !== true) yield* maybeSnapshot(aggregate, streamId, loaded, decided, result.version)
+    return result
   })
+
+  const loadAndDecide = (command: Command, context: CommandContext, correlationId: string) =>
+    Effect.flatMap(load(aggregate, aggregate.streamId(command)), (loaded) =>
+      Effect.map(
+        decideAndAppend(command, context, correlationId, loaded, false),
+        // never undefined when the stream was read
+        (result) => result as CommandResult
+      )
+    )
 
   return Effect.fn("CommandHandler.handle")(function* (
     command: Command,
@@ -272,13 +330,19 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
       "eventline.stream_type": aggregate.streamType
     })
     const correlationId = context.correlationId ?? context.commandId ?? (yield* Uuid.makeV7)
-    const once = attempt(command, context, correlationId)
-    if (context.expectedVersion !== undefined) return yield* once
-    return yield* once.pipe(
-      Effect.retry({
-        schedule: conflictRetry,
-        while: (error) => error._tag === "ConcurrencyConflict"
-      })
+    const loaded = loadAndDecide(command, context, correlationId)
+    const retried =
+      context.expectedVersion === undefined
+        ? loaded.pipe(Effect.retry({ schedule: conflictRetry, while: (error) => error._tag === "ConcurrencyConflict" }))
+        : loaded
+    const assumeNew =
+      aggregate.startsStream?.(command) === true &&
+      (context.expectedVersion === undefined || context.expectedVersion === 0)
+    if (!assumeNew) return yield* retried
+    // one round trip for a create: decide on the initial state and append as the first events
+    const created = yield* decideAndAppend(command, context, correlationId, initial, true).pipe(
+      Effect.catchTag("ConcurrencyConflict", () => Effect.succeed(undefined))
     )
+    return created ?? (yield* retried)
   })
 }

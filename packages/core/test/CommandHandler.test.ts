@@ -44,13 +44,19 @@ const Counter = Aggregate.make({
 
 const increment = (counterId: string, by = 1) => CounterCommand.cases.Increment.make({ counterId, by })
 
-/** Counts the store's appends and stream reads, to see retries from the outside. */
+/** Counts the store's appends, stream reads and event lookups, to see round trips from the outside. */
 const countingStore = Effect.gen(function* () {
   const inner = yield* InMemoryEventStore.make
   const appends = yield* Ref.make(0)
   const loads = yield* Ref.make(0)
+  const lookups = yield* Ref.make(0)
   const store = EventStore.EventStore.of({
     ...inner,
+    findEvent: (eventId) =>
+      Effect.andThen(
+        Ref.update(lookups, (n) => n + 1),
+        inner.findEvent(eventId)
+      ),
     append: (...args) =>
       Effect.andThen(
         Ref.update(appends, (n) => n + 1),
@@ -64,7 +70,7 @@ const countingStore = Effect.gen(function* () {
         )
       )
   })
-  return { store, appends, loads }
+  return { store, appends, loads, lookups }
 })
 
 const fast = Schedule.exponential("1 millis").pipe(Schedule.jittered, Schedule.upTo({ times: 50 }))
@@ -217,6 +223,70 @@ describe("CommandHandler", () => {
       assert.strictEqual(other.version, 3, "another command id is another command")
     }).pipe(Effect.provide(InMemoryEventStore.layer))
   )
+
+  it.effect("a command id costs no lookup on the way: only a redelivery looks up its first result", () =>
+    Effect.gen(function* () {
+      const { store, lookups } = yield* countingStore
+      const handle = CommandHandler.make(Counter)
+      const run = <A, E>(effect: Effect.Effect<A, E, EventStore.EventStore>) =>
+        Effect.provideService(effect, EventStore.EventStore, store)
+      const first = yield* run(handle(increment("c-1", 5), { commandId: "cmd-1" }))
+      assert.isUndefined(first.duplicate)
+      assert.strictEqual(yield* Ref.get(lookups), 0)
+      yield* run(handle(increment("c-1", cap - 5)))
+      // the same command again: the cap now refuses it, yet it was applied: its first result
+      const again = yield* run(handle(increment("c-1", 5), { commandId: "cmd-1" }))
+      assert.deepInclude(again, { duplicate: true, version: 1 })
+      assert.deepStrictEqual(again.events, first.events)
+    })
+  )
+
+  describe("startsStream", () => {
+    const Creating = Aggregate.make({ ...Counter, startsStream: (command) => command._tag === "Increment" })
+
+    it.effect("a create is decided on the initial state and appended without reading the stream", () =>
+      Effect.gen(function* () {
+        const { store, appends, loads } = yield* countingStore
+        const run = <A, E>(effect: Effect.Effect<A, E, EventStore.EventStore>) =>
+          Effect.provideService(effect, EventStore.EventStore, store)
+        const created = yield* run(CommandHandler.make(Creating)(increment("new-1", 2)))
+        assert.strictEqual(created.version, 1)
+        assert.deepStrictEqual(
+          { appends: yield* Ref.get(appends), loads: yield* Ref.get(loads) },
+          { appends: 1, loads: 0 }
+        )
+      })
+    )
+
+    it.effect("on an existing stream it is read and decided as usual: the same state, version and rejection", () =>
+      Effect.gen(function* () {
+        const handle = CommandHandler.make(Creating)
+        yield* handle(increment("c-1", 990))
+        const second = yield* handle(increment("c-1", 5))
+        assert.strictEqual(second.version, 2)
+        assert.deepStrictEqual(yield* CommandHandler.load(Counter, "c-1"), {
+          state: 995,
+          version: 2,
+          snapshotVersion: 0
+        })
+        const refused = yield* Effect.flip(handle(increment("c-1", 10)))
+        assert.strictEqual(refused._tag, "DecisionRejected")
+        const stale = yield* Effect.flip(handle(increment("c-1", 1), { expectedVersion: 0 }))
+        assert.deepInclude(stale, { _tag: "ConcurrencyConflict", actual: 2 })
+      }).pipe(Effect.provide(InMemoryEventStore.layer))
+    )
+
+    it.effect("a redelivered create returns its first result", () =>
+      Effect.gen(function* () {
+        const handle = CommandHandler.make(Creating)
+        const first = yield* handle(increment("c-9", 3), { commandId: "create-9", causationId: "request-1" })
+        const again = yield* handle(increment("c-9", 3), { commandId: "create-9", causationId: "request-2" })
+        assert.deepInclude(again, { duplicate: true, version: 1 })
+        assert.deepStrictEqual(again.events, first.events)
+        assert.strictEqual((yield* CommandHandler.load(Counter, "c-9")).state, 3)
+      }).pipe(Effect.provide(InMemoryEventStore.layer))
+    )
+  })
 
   it.effect("correlation and causation ids flow from the command context into every event", () =>
     Effect.gen(function* () {

@@ -33,5 +33,7 @@ export const OrderAggregate = Aggregate.make({
   commands: OrderCommand,
   events: OrderEvent,
   schemaVersion: 1,
-  streamId: (command) => command.orderId
+  streamId: (command) => command.orderId,
+  // placing an order is one append without a read (an existing order id is still read and refused)
+  startsStream: (command) => command._tag === "CreateOrder"
 })

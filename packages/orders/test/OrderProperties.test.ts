@@ -336,6 +336,6 @@ describe("Order properties", () => {
           )
         )
       ),
-    { timeout: 20_000, arbitrary: { runs: 400, size: 100 } }
+    { timeout: 60_000, arbitrary: { runs: 400, size: 100 } }
   )
 })

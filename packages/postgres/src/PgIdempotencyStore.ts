@@ -10,8 +10,8 @@
  * @since 0.2.0
  */
 import { Errors, IdempotencyStore } from "@eventline/core"
-import { Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
-import { SqlClient, SqlSchema } from "effect/sql"
+import { Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { SqlClient } from "effect/sql"
 import { PgStoreConfig } from "./PgStoreConfig.ts"
 
 /**
@@ -28,10 +28,12 @@ export interface Options {
 }
 
 const Row = Schema.Struct({
-  request_hash: Schema.String,
-  status: Schema.Literals(["in_progress", "completed"]),
+  claimed: Schema.Boolean,
+  request_hash: Schema.NullOr(Schema.String),
+  status: Schema.NullOr(Schema.Literals(["in_progress", "completed"])),
   response: Schema.NullOr(IdempotencyStore.StoredResponse)
 })
+const decodeRows = Schema.decodeUnknownEffect(Schema.Array(Row))
 
 // a row released between the insert and the read: claim again, a few times
 const claimAgain = Schedule.recurs(2)
@@ -43,40 +45,47 @@ class Released extends Schema.TaggedError<Released>()("Released", {}) {}
  * The store on the SQL database in context. Its table must exist (run `Migrations`); expired
  * rows are pruned by a fiber of the scope.
  *
+ * Each operation is one statement whose text is built once (the driver keeps it prepared): a
+ * claim inserts the key, or takes over an expired one, and otherwise returns the row it found,
+ * in one round trip.
+ *
  * @category constructors
  * @since 0.2.0
  */
 export const make = Effect.fnUntraced(function* (options?: Options) {
   const sql = yield* SqlClient.SqlClient
   const config = yield* PgStoreConfig
-  const table = sql(`${config.schema}.idempotency_keys`)
+  const table = `"${config.schema.replaceAll('"', '""')}".idempotency_keys`
   const ttlSeconds = Duration.toSeconds(Duration.fromInputUnsafe(options?.ttl ?? "24 hours"))
   const leaseSeconds = Duration.toSeconds(Duration.fromInputUnsafe(options?.lease ?? "1 minute"))
 
-  const tryInsert = (key: string, hash: string) =>
-    sql`INSERT INTO ${table} AS k (key, request_hash, status, locked_until)
-      VALUES (${key}, ${hash}, 'in_progress', now() + ${leaseSeconds} * interval '1 second')
+  // $1 key, $2 request hash, $3 lease seconds, $4 ttl seconds. The read of a row that exists sees
+  // the statement's snapshot: a row committed concurrently after it is not seen (none: claim again)
+  const claimText = `WITH claimed AS (
+      INSERT INTO ${table} AS k (key, request_hash, status, locked_until)
+      VALUES ($1, $2, 'in_progress', now() + $3 * interval '1 second')
       ON CONFLICT (key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = 'in_progress',
         response = NULL, created_at = now(), locked_until = EXCLUDED.locked_until
       WHERE (k.status = 'in_progress' AND k.locked_until < now())
-         OR k.created_at < now() - ${ttlSeconds} * interval '1 second'
-      RETURNING k.key`
-
-  const find = SqlSchema.findOneOption({
-    Request: Schema.String,
-    Result: Row,
-    execute: (key) => sql`SELECT request_hash, status, response FROM ${table} WHERE key = ${key}`
-  })
+         OR k.created_at < now() - $4 * interval '1 second'
+      RETURNING k.key
+    )
+    SELECT true AS claimed, NULL::text AS request_hash, NULL::text AS status, NULL::jsonb AS response FROM claimed
+    UNION ALL
+    SELECT false, request_hash, status, response FROM ${table}
+    WHERE key = $1 AND NOT EXISTS (SELECT FROM claimed)`.replace(/\s+/g, " ")
+  const completeText = `UPDATE ${table} SET status = 'completed', response = $3::jsonb, locked_until = NULL
+    WHERE key = $1 AND request_hash = $2`.replace(/\s+/g, " ")
+  const releaseText = `DELETE FROM ${table} WHERE key = $1 AND request_hash = $2 AND status = 'in_progress'`
 
   const claim = (key: string, hash: string): Effect.Effect<IdempotencyStore.Claim, Errors.InfrastructureError> =>
     Effect.gen(function* () {
-      const inserted = yield* tryInsert(key, hash)
-      if (inserted.length > 0) return { _tag: "Claimed" } as const
-      const row = yield* find(key)
-      if (Option.isNone(row)) return yield* new Released()
-      if (row.value.request_hash !== hash) return { _tag: "Mismatch" } as const
-      if (row.value.status === "in_progress" || row.value.response === null) return { _tag: "InProgress" } as const
-      return { _tag: "Replay", response: row.value.response } as const
+      const [row] = yield* Effect.flatMap(sql.unsafe(claimText, [key, hash, leaseSeconds, ttlSeconds]), decodeRows)
+      if (row === undefined) return yield* new Released()
+      if (row.claimed) return { _tag: "Claimed" } as const
+      if (row.request_hash !== hash) return { _tag: "Mismatch" } as const
+      if (row.status === "in_progress" || row.response === null) return { _tag: "InProgress" } as const
+      return { _tag: "Replay", response: row.response } as const
     }).pipe(
       Effect.retry({ schedule: claimAgain, while: (error) => error._tag === "Released" }),
       Effect.catchTag("Released", () => Effect.succeed({ _tag: "InProgress" } as const)),
@@ -84,19 +93,16 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     )
 
   const complete = (key: string, hash: string, response: IdempotencyStore.StoredResponse) =>
-    sql`UPDATE ${table} SET status = 'completed', response = ${JSON.stringify(response)}::jsonb, locked_until = NULL
-      WHERE key = ${key} AND request_hash = ${hash}`.pipe(
-      Effect.asVoid,
-      Effect.mapError(Errors.infrastructure("idempotency.complete"))
-    )
+    sql
+      .unsafe(completeText, [key, hash, JSON.stringify(response)])
+      .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.complete")))
 
   const release = (key: string, hash: string) =>
-    sql`DELETE FROM ${table} WHERE key = ${key} AND request_hash = ${hash} AND status = 'in_progress'`.pipe(
-      Effect.asVoid,
-      Effect.mapError(Errors.infrastructure("idempotency.release"))
-    )
+    sql
+      .unsafe(releaseText, [key, hash])
+      .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.release")))
 
-  yield* sql`DELETE FROM ${table} WHERE created_at < now() - ${ttlSeconds} * interval '1 second'`.pipe(
+  yield* sql`DELETE FROM ${sql(`${config.schema}.idempotency_keys`)} WHERE created_at < now() - ${ttlSeconds} * interval '1 second'`.pipe(
     Effect.catchCause((cause) => Effect.logWarning("pruning expired idempotency keys failed", cause)),
     Effect.repeat(Schedule.spaced(options?.pruneInterval ?? "10 minutes")),
     Effect.forkScoped
