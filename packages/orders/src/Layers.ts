@@ -104,14 +104,15 @@ export const readSide = Layer.mergeAll(OrderReadModel.layer, CustomerStatistics.
  * @since 0.2.0
  */
 export const projections = (
-  readModel: Subscription.Options<unknown, SqlClient.SqlClient> = OrderReadModel.subscription()
+  readModel: Subscription.Options<unknown, SqlClient.SqlClient> = OrderReadModel.subscription(),
+  fulfilment?: ProcessManagerRunner.Options
 ) =>
   Layer.effect(
     Projections,
     Effect.gen(function* () {
       const readModelHandle = yield* Subscription.start(readModel)
-      const fulfilment = yield* ProcessManagerRunner.start(FulfilmentSaga.make())
-      return Projections.of({ readModel: readModelHandle, fulfilment })
+      const fulfilmentHandle = yield* ProcessManagerRunner.start(FulfilmentSaga.make(), fulfilment)
+      return Projections.of({ readModel: readModelHandle, fulfilment: fulfilmentHandle })
     })
   )
 
@@ -170,7 +171,13 @@ export const refreshMetrics: Effect.Effect<void, never, Projections | Kafka.Stre
  */
 export const services = (options: Options) => {
   const core = commandBus.pipe(Layer.provideMerge(store(options.database)))
-  const running = projections(options.readModel).pipe(Layer.provideMerge(readSide), Layer.provideMerge(core))
+  // on PostgreSQL the saga sends a batch's commands outside its transaction, several orders at
+  // once (at least once, deduplicated by command id); PGlite's one connection cannot
+  const fulfilment = options.database._tag === "Postgres" ? { commandConcurrency: 8 } : undefined
+  const running = projections(options.readModel, fulfilment).pipe(
+    Layer.provideMerge(readSide),
+    Layer.provideMerge(core)
+  )
   const streaming = Kafka.layer(options.kafkaBrokers).pipe(Layer.provideMerge(running))
   return Layer.mergeAll(healthChecks(options), readYourWrites(options.consistencyTimeout)).pipe(
     Layer.provideMerge(streaming)
