@@ -9,8 +9,9 @@
  * - a topic has one partition (partition 0): one active member per group and topic, the other
  *   members wait and take over when it stops (as a Kafka group does with a one-partition topic);
  * - nothing survives the process: the bus lives as long as its layer;
- * - a topic keeps its last `maxRecordsPerTopic` records (default 100,000); a group that falls
- *   further behind continues from the oldest record kept (as Kafka's retention does).
+ * - a topic keeps at least its last `maxRecordsPerTopic` records (default 100,000; up to an eighth
+ *   more between trims); a group that falls further behind continues from the oldest record kept
+ *   (as Kafka's retention does).
  *
  * @since 0.2.0
  */
@@ -91,6 +92,7 @@ interface Group {
 export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcessBus["Service"]> =>
   Effect.sync(() => {
     const maxRecords = Math.max(1, options.maxRecordsPerTopic ?? 100_000)
+    const trimStep = Math.floor(maxRecords / 8)
     const topics = new Map<string, TopicLog>()
     const groups = new Map<string, Group>()
 
@@ -128,8 +130,9 @@ export const make = (options: InProcessBusOptions = {}): Effect.Effect<InProcess
         if (entries.length === 0) return
         const log = topicLog(topic)
         for (const entry of entries) log.records.push({ ...entry, offset: endOf(log) })
+        // trimmed in steps of an eighth of the limit: one splice per many appends, not one per append
         const excess = log.records.length - maxRecords
-        if (excess > 0) {
+        if (excess > trimStep) {
           log.records.splice(0, excess)
           log.base += excess
         }

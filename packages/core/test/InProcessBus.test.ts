@@ -28,6 +28,22 @@ describe("InProcessBus", () => {
     })
   )
 
+  it.effect("trims in steps of an eighth of the limit, always keeping the newest records", () =>
+    Effect.gen(function* () {
+      const bus = yield* InProcessBus.make({ maxRecordsPerTopic: 16 })
+      const publishUpTo = (version: number) => bus.publish("t", [envelope("a", version)])
+      for (let version = 1; version <= 18; version++) yield* publishUpTo(version)
+      assert.strictEqual((yield* bus.records("t")).length, 18, "two over the limit: not trimmed yet")
+      yield* publishUpTo(19)
+      const kept = yield* bus.records("t")
+      assert.deepStrictEqual(
+        kept.map(({ event }) => event.version),
+        Array.from({ length: 16 }, (_, index) => index + 4),
+        "three over: trimmed to the newest 16"
+      )
+    })
+  )
+
   it.effect("rejects an event that does not satisfy the envelope schema", () =>
     Effect.gen(function* () {
       const bus = yield* InProcessBus.make()
