@@ -23,7 +23,6 @@ import { PgClient } from "@effect/sql-pg"
 import * as Migrations from "@eventline/postgres/Migrations"
 import * as PgEventStore from "@eventline/postgres/PgEventStore"
 import { Cause, Effect, Layer, Option, Redacted } from "effect"
-import * as AppendBreakdown from "./appendBreakdown.ts"
 import * as AppendLatency from "./appendLatency.ts"
 import * as AppendThroughput from "./appendThroughput.ts"
 import { type BenchOptions, parseOptions, progress, type Section, skippedRow, table } from "./common.ts"
@@ -57,8 +56,7 @@ const orFailedRow = (title: string) => reportFailure(title, failedSection(title)
 
 /**
  * Benchmarks 1 and 2 share one throwaway database and one pool of 8 connections. readAll reads
- * the log benchmark 1 left; the breakdown of benchmark 1 runs last (it writes a lot more) and is
- * reported next to it.
+ * the log benchmark 1 left.
  */
 const postgresBenchmarks = (options: BenchOptions) =>
   Effect.scoped(
@@ -70,9 +68,7 @@ const postgresBenchmarks = (options: BenchOptions) =>
         yield* createBaselineTables
         const append = yield* AppendThroughput.run(options).pipe(orFailedRow("PostgreSQL append"))
         const readAll = yield* ReadAllThroughput.run(options).pipe(orFailedRow("PostgreSQL readAll"))
-        if (options.quick) return [append, readAll]
-        const breakdown = yield* AppendBreakdown.run(options).pipe(orFailedRow("PostgreSQL append breakdown"))
-        return [append, breakdown, readAll]
+        return [append, readAll]
       }).pipe(Effect.provide(store))
     })
   )

@@ -105,6 +105,16 @@ const migrations = (schema: string) => ({
       processed_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (consumer, event_id)
     )`
+  }),
+  "0005_stream_log_label": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const streams = sql(`${schema}.streams`)
+    // the log-order label of each stream's latest append (internal/appendSql.ts); a stream written
+    // before this migration starts from its events' largest, so its next append follows them all
+    yield* sql`ALTER TABLE ${streams} ADD COLUMN last_transaction_id xid8 NOT NULL DEFAULT '0'`
+    yield* sql`UPDATE ${streams} s SET last_transaction_id = e.label
+      FROM (SELECT stream_id, max(transaction_id) AS label FROM ${sql(`${schema}.events`)} GROUP BY stream_id) e
+      WHERE e.stream_id = s.stream_id`
   })
 })
 

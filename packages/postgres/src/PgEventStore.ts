@@ -1,8 +1,8 @@
 /**
  * The `EventStore` on PostgreSQL (and on PGlite, through the same SQL client).
  *
- * An append is one SQL statement whatever its size (internal/appendSql.ts): it takes the stream's
- * advisory lock, then a data-modifying CTE bumps the stream's row only if the expectation holds
+ * An append is one SQL statement whatever its size (internal/appendSql.ts): a data-modifying CTE
+ * bumps the stream's row only if the expectation holds
  * (`UPDATE ... WHERE version = $expected`, `INSERT ... ON CONFLICT DO NOTHING`) and inserts every
  * event from parallel arrays, numbered from the bumped version (and, with `notifyMode:
  * "in-transaction"`, NOTIFYs; by default the NOTIFY follows the commit). Row locks serialise
@@ -18,7 +18,8 @@
  * The global log (internal/readSql.ts) is read in (transaction_id, global_position) order, only
  * below the oldest transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): an
  * event whose transaction commits late can never be skipped by a reader that already moved past
- * it.
+ * it. `transaction_id` is a log-order label, at least the writer's xid and at least the label of
+ * the stream's previous append, so every stream appears in the log in version order.
  *
  * @since 0.1.0
  */

@@ -1,10 +1,27 @@
 /**
- * The SQL of an append: one statement, whatever the number of events. It takes the stream's
- * advisory lock, then a data-modifying CTE bumps the stream's row only if the expectation holds
- * (`UPDATE ... WHERE version = $expected`, `INSERT ... ON CONFLICT DO NOTHING`) and inserts every
- * event, numbered from the bumped version, from parallel arrays (`unnest(...) WITH ORDINALITY`).
+ * The SQL of an append: one statement, whatever the number of events. A data-modifying CTE bumps
+ * the stream's row only if the expectation holds (`UPDATE ... WHERE version = $expected`,
+ * `INSERT ... ON CONFLICT DO NOTHING`) and inserts every event, numbered from the bumped version,
+ * from parallel arrays (`unnest(...) WITH ORDINALITY`).
  * Row locks serialise writers to one stream, so two appends with the same expectation can never
  * both pass; the loser sees zero rows.
+ *
+ * Log order. The global log is read in (transaction_id, global_position) order, only below the
+ * oldest running transaction (readSql.ts). `events.transaction_id` is not the writer's xid but a
+ * label: `greatest(pg_current_xact_id(), streams.last_transaction_id)`, computed in the statement
+ * that bumps the stream's row and stored back there. That statement runs under the row lock, and
+ * READ COMMITTED evaluates it on the latest row version once the lock is granted, so an append's
+ * label is >= the label of the stream's previous append; equal labels are ordered by
+ * global_position, which an append draws after the previous one committed. So each stream's events
+ * appear in the log in version order, even when the writer got its xid before an append that
+ * committed earlier (a unit of work that wrote something else first): the raw xid would put it
+ * first. No advisory lock is needed to make a waiter's xid the larger one (an earlier version took
+ * one per stream): the order no longer depends on when a writer got its xid.
+ * Gap safety is kept: a row's label is >= its writer's xid, so while the writer runs the horizon
+ * (<= its xid) stays at or below the label and no reader moves past the row before it commits.
+ * Once the horizon is above a label L, every transaction with an xid <= L has ended and any later
+ * one gets an xid, hence a label, > L: no row with a label <= L can still appear. Rows with equal
+ * labels are ordered by global_position, which follows insertion order.
  *
  * The text depends only on the kind of expectation and on two switches, never on the events: it
  * is built once per shape and the driver keeps it prepared, so an append costs a Bind/Execute and
@@ -13,15 +30,6 @@
 import type { EventStore, ExpectedVersion, Position } from "@eventline/core"
 import { Effect } from "effect"
 import { SqlClient, SqlError } from "effect/sql"
-
-/**
- * Writers to one stream queue on an advisory lock before they write anything. A transaction gets
- * its id (xid) at its first write, so the waiter's xid is then always larger than the holder's,
- * and the global log, ordered by xid, keeps every stream in version order. Waiting on the row
- * lock alone does not: the waiter may take its xid first and then write the later version.
- * (The class id keeps these locks apart from other users of advisory locks.)
- */
-const streamLockClass = 0x45564c31 // "EVL1"
 
 /** What one inserted event row reports back, in version order: its position (formatted by the server). */
 export interface InsertedRow {
@@ -45,29 +53,32 @@ export interface AppendRequest {
 }
 
 // $1 stream id, $2 stream type, $3 event count, $4..$8 event ids, types, schema versions, data,
-// metadata, $9 the expected version (Exact only: PostgreSQL refuses a parameter it cannot type)
+// metadata, $9 the expected version (Exact only: PostgreSQL refuses a parameter it cannot type).
+// Each returns the bumped version and the append's log-order label (see the module comment).
 const bumpStream = (streamsTable: string, kind: ExpectedVersion.ExpectedVersion["_tag"] | "New"): string => {
+  const label = "greatest(pg_current_xact_id(), s.last_transaction_id)"
   switch (kind) {
     case "Any":
-      return `INSERT INTO ${streamsTable} AS s (stream_id, stream_type, version)
-        SELECT $1::text, $2::text, $3::int FROM guard
-        ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, updated_at = now()
+      return `INSERT INTO ${streamsTable} AS s (stream_id, stream_type, version, last_transaction_id)
+        SELECT $1::text, $2::text, $3::int, pg_current_xact_id() FROM guard
+        ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, last_transaction_id = ${label},
+          updated_at = now()
         WHERE s.stream_type = EXCLUDED.stream_type
-        RETURNING version`
+        RETURNING version, last_transaction_id`
     case "New":
     case "NoStream":
-      return `INSERT INTO ${streamsTable} (stream_id, stream_type, version)
-        SELECT $1::text, $2::text, $3::int FROM guard
+      return `INSERT INTO ${streamsTable} (stream_id, stream_type, version, last_transaction_id)
+        SELECT $1::text, $2::text, $3::int, pg_current_xact_id() FROM guard
         ON CONFLICT (stream_id) DO NOTHING
-        RETURNING version`
+        RETURNING version, last_transaction_id`
     case "StreamExists":
-      return `UPDATE ${streamsTable} AS s SET version = s.version + $3::int, updated_at = now()
+      return `UPDATE ${streamsTable} AS s SET version = s.version + $3::int, last_transaction_id = ${label}, updated_at = now()
         WHERE s.stream_id = $1::text AND s.stream_type = $2::text AND EXISTS (SELECT FROM guard)
-        RETURNING version`
+        RETURNING version, last_transaction_id`
     case "Exact":
-      return `UPDATE ${streamsTable} AS s SET version = s.version + $3::int, updated_at = now()
+      return `UPDATE ${streamsTable} AS s SET version = s.version + $3::int, last_transaction_id = ${label}, updated_at = now()
         WHERE s.stream_id = $1::text AND s.stream_type = $2::text AND s.version = $9::int AND EXISTS (SELECT FROM guard)
-        RETURNING version`
+        RETURNING version, last_transaction_id`
   }
 }
 
@@ -91,23 +102,22 @@ export const make = Effect.fnUntraced(function* (options: {
 
   const statementText = (kind: ExpectedVersion.ExpectedVersion["_tag"] | "New", checkIds: boolean): string => {
     const guard = checkIds
-      ? `SELECT FROM stream_lock WHERE NOT EXISTS (SELECT FROM ${eventsTable} e WHERE e.event_id = ANY($4::uuid[]))`
-      : "SELECT FROM stream_lock"
+      ? `SELECT WHERE NOT EXISTS (SELECT FROM ${eventsTable} e WHERE e.event_id = ANY($4::uuid[]))`
+      : "SELECT"
     const notified = options.notify
       ? `,
     notified AS (
       SELECT pg_notify(${channel}, json_build_object(
         'streamType', $2::text,
-        'position', lpad(pg_current_xact_id()::text, 20, '0') || '-' || lpad(max(global_position)::text, 20, '0')
+        'position', lpad(max(transaction_id)::text, 20, '0') || '-' || lpad(max(global_position)::text, 20, '0')
       )::text) FROM inserted HAVING count(*) > 0
     )`
       : ""
-    return `WITH stream_lock AS (SELECT pg_advisory_xact_lock(${streamLockClass}, hashtext($1::text))),
-    guard AS (${guard}),
+    return `WITH guard AS (${guard}),
     bump AS (${bumpStream(streamsTable, kind)}),
     inserted AS (
-      INSERT INTO ${eventsTable} (stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)
-      SELECT $1::text, $2::text, bump.version - $3::int + v.ordinal::int,
+      INSERT INTO ${eventsTable} (transaction_id, stream_id, stream_type, version, event_id, event_type, schema_version, data, metadata)
+      SELECT bump.last_transaction_id, $1::text, $2::text, bump.version - $3::int + v.ordinal::int,
         v.event_id, v.event_type, v.schema_version, v.data, v.metadata
       FROM bump CROSS JOIN unnest($4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[])
         WITH ORDINALITY AS v(event_id, event_type, schema_version, data, metadata, ordinal)

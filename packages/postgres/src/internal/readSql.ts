@@ -5,6 +5,7 @@
  * The global log is read in (transaction_id, global_position) order, only below the oldest
  * transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): an event whose
  * transaction commits late can never be skipped by a reader that already moved past it.
+ * `transaction_id` is the append's log-order label, never below its writer's xid (appendSql.ts).
  */
 import { Errors, type EventEnvelope, type EventStore, Position } from "@eventline/core"
 import { Effect, Option, Schema } from "effect"
