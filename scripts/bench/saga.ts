@@ -8,14 +8,12 @@
  * nothing is left (its own Reserve commands produce StockReserved events it follows too). The
  * baseline is the bare gap-safe readAll of the same log in the same run, before and after.
  */
-import { randomUUID } from "node:crypto"
-import { PgClient } from "@effect/sql-pg"
 import { CommandBus, EventStore, ExpectedVersion, ProcessManagerRunner } from "@eventline/core"
 import { FulfilmentSaga, InventoryAggregate, InventoryCommand, OrderAggregate } from "@eventline/orders"
 import { PgStore } from "@eventline/postgres"
 import { Effect, Exit, Layer, Redacted, Scope, Stream } from "effect"
-import { SqlClient } from "effect/sql"
 import { measure, median, progress } from "./common.ts"
+import { throwawayDatabase } from "./postgres.ts"
 
 const quick = process.argv.includes("--quick")
 const backend = process.argv.find((arg) => arg.startsWith("--backend="))?.split("=")[1] ?? "both"
@@ -98,21 +96,11 @@ const bus = CommandBus.layer([
   CommandBus.fromAggregate(InventoryAggregate.InventoryAggregate)
 ])
 
-/** A throwaway PostgreSQL database (prefix c_), dropped when the scope closes. */
+/** The runner on a throwaway PostgreSQL database (dropped when the scope closes). */
 const postgres = (label: string, options?: ProcessManagerRunner.Options) =>
   Effect.gen(function* () {
-    const database = `c_saga_${randomUUID().replaceAll("-", "").slice(0, 12)}`
-    const admin = PgClient.layer({ url: Redacted.make(adminUrl), maxConnections: 1 })
-    const onAdmin = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-      Effect.scoped(Effect.provide(effect, admin))
-    yield* Effect.acquireRelease(onAdmin(SqlClient.SqlClient.use((sql) => sql`CREATE DATABASE ${sql(database)}`)), () =>
-      onAdmin(SqlClient.SqlClient.use((sql) => sql`DROP DATABASE IF EXISTS ${sql(database)} WITH (FORCE)`)).pipe(
-        Effect.orDie
-      )
-    )
-    const url = new URL(adminUrl)
-    url.pathname = `/${database}`
-    const store = PgStore.layer({ url: Redacted.make(url.toString()), maxConnections: 10 })
+    const url = yield* throwawayDatabase(adminUrl)
+    const store = PgStore.layer({ url: Redacted.make(url), maxConnections: 10 })
     yield* run(label, options).pipe(Effect.provide(bus.pipe(Layer.provideMerge(store))))
   }).pipe(Effect.scoped)
 

@@ -73,6 +73,36 @@ const logOf = (run: number, commands: ReadonlyArray<typeof GeneratedCommand.Type
     return yield* Stream.runCollect(store.readAll({ after: start, streamTypes: [streamType] }))
   })
 
+/**
+ * The rows `deliver` leaves in a schema of its own, compared with one clean replay (each event
+ * once, in order) of the log `commands` record; both schemas are dropped afterwards.
+ */
+const equalsCleanReplay = (
+  commands: ReadonlyArray<typeof GeneratedCommand.Type>,
+  deliver: (
+    schema: string,
+    log: ReadonlyArray<EventEnvelope.RecordedEvent>
+  ) => Effect.Effect<void, unknown, SqlClient.SqlClient>
+) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const run = runCounter++
+    const delivered = `delivered_${run}`
+    const clean = `clean_${run}`
+    for (const schema of [delivered, clean]) {
+      yield* sql`CREATE SCHEMA ${sql(schema)}`
+      yield* inSchema(schema, OrderMigrations.run)
+    }
+    const log = yield* logOf(run, commands)
+    for (const event of log) yield* inSchema(clean, OrderReadModel.apply(event))
+    yield* deliver(delivered, log)
+    const same =
+      JSON.stringify(yield* snapshotOf(delivered)) === JSON.stringify(yield* snapshotOf(clean)) &&
+      (yield* snapshotOf(clean)).length === new Set(log.map((event) => event.streamId)).size
+    for (const schema of [delivered, clean]) yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
+    return same
+  })
+
 layer(
   CommandBus.layer([CommandBus.fromAggregate(OrderAggregate.OrderAggregate)]).pipe(
     Layer.provideMerge(PgStore.layerEmbedded())
@@ -83,41 +113,25 @@ layer(
     "for a random log, random crash points (after the handler, before the checkpoint) and duplicate deliveries, the read model equals one clean replay",
     () =>
       Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
         const result = yield* Arbitrary.checkEffect(
           Arbitrary.all([commandsArbitrary, deliveriesArbitrary]),
           ([commands, deliveries]) =>
-            Effect.gen(function* () {
-              const run = runCounter++
-              const messy = `messy_${run}`
-              const clean = `clean_${run}`
-              for (const schema of [messy, clean]) {
-                yield* sql`CREATE SCHEMA ${sql(schema)}`
-                yield* inSchema(schema, OrderMigrations.run)
-              }
-              const log = yield* logOf(run, commands)
-
-              // the clean replay: each event once, in order
-              for (const event of log) yield* inSchema(clean, OrderReadModel.apply(event))
-              // the messy one: at-least-once with crashes between handler and checkpoint, and duplicates
-              let checkpoint = 0
-              const deliver = (event: EventEnvelope.RecordedEvent) => inSchema(messy, OrderReadModel.apply(event))
-              for (const step of deliveries) {
-                const batch = log.slice(checkpoint, checkpoint + step.take)
-                for (const event of batch) {
-                  yield* deliver(event)
-                  if (step.duplicate) yield* deliver(event)
+            // at-least-once with crashes between handler and checkpoint, and duplicates
+            equalsCleanReplay(commands, (schema, log) =>
+              Effect.gen(function* () {
+                let checkpoint = 0
+                const deliver = (event: EventEnvelope.RecordedEvent) => inSchema(schema, OrderReadModel.apply(event))
+                for (const step of deliveries) {
+                  const batch = log.slice(checkpoint, checkpoint + step.take)
+                  for (const event of batch) {
+                    yield* deliver(event)
+                    if (step.duplicate) yield* deliver(event)
+                  }
+                  checkpoint += Math.min(step.saved, batch.length)
                 }
-                checkpoint += Math.min(step.saved, batch.length)
-              }
-              for (const event of log.slice(checkpoint)) yield* deliver(event)
-
-              const same =
-                JSON.stringify(yield* snapshotOf(messy)) === JSON.stringify(yield* snapshotOf(clean)) &&
-                (yield* snapshotOf(clean)).length === new Set(log.map((event) => event.streamId)).size
-              for (const schema of [messy, clean]) yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
-              return same
-            }),
+                for (const event of log.slice(checkpoint)) yield* deliver(event)
+              })
+            ),
           { runs: 60, size: 40 }
         )
         assert.strictEqual(result._tag, "Passed", Arbitrary.formatCheckFailure(result))
@@ -129,33 +143,24 @@ layer(
     "batched: for a random log cut into random batches (several events of one order in a batch), with crashes before the checkpoint and duplicate deliveries, the rows equal event-by-event folding",
     () =>
       Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
         const result = yield* Arbitrary.checkEffect(
           Arbitrary.all([commandsArbitrary, deliveriesArbitrary]),
           ([commands, deliveries]) =>
-            Effect.gen(function* () {
-              const run = runCounter++
-              const batched = `batched_${run}`
-              const clean = `clean_${run}`
-              for (const schema of [batched, clean]) {
-                yield* sql`CREATE SCHEMA ${sql(schema)}`
-                yield* inSchema(schema, OrderMigrations.run)
-              }
-              const log = yield* logOf(run, commands)
-              for (const event of log) yield* inSchema(clean, OrderReadModel.apply(event))
-              let checkpoint = 0
-              for (const step of deliveries) {
-                const batch = log.slice(checkpoint, checkpoint + step.take)
-                if (batch.length === 0) continue
-                yield* inSchema(batched, OrderReadModel.applyBatch(batch))
-                if (step.duplicate) yield* inSchema(batched, OrderReadModel.applyBatch(batch))
-                checkpoint += Math.min(step.saved, batch.length)
-              }
-              if (checkpoint < log.length) yield* inSchema(batched, OrderReadModel.applyBatch(log.slice(checkpoint)))
-              const same = JSON.stringify(yield* snapshotOf(batched)) === JSON.stringify(yield* snapshotOf(clean))
-              for (const schema of [batched, clean]) yield* sql`DROP SCHEMA ${sql(schema)} CASCADE`
-              return same
-            }),
+            equalsCleanReplay(commands, (schema, log) =>
+              Effect.gen(function* () {
+                const deliver = (batch: ReadonlyArray<EventEnvelope.RecordedEvent>) =>
+                  inSchema(schema, OrderReadModel.applyBatch(batch))
+                let checkpoint = 0
+                for (const step of deliveries) {
+                  const batch = log.slice(checkpoint, checkpoint + step.take)
+                  if (batch.length === 0) continue
+                  yield* deliver(batch)
+                  if (step.duplicate) yield* deliver(batch)
+                  checkpoint += Math.min(step.saved, batch.length)
+                }
+                if (checkpoint < log.length) yield* deliver(log.slice(checkpoint))
+              })
+            ),
           { runs: 60, size: 40 }
         )
         assert.strictEqual(result._tag, "Passed", Arbitrary.formatCheckFailure(result))
