@@ -9,8 +9,10 @@
  *
  * Per partition, messages are handled one at a time, in order (so per key, since the key picks
  * the partition); `partitionsConsumedConcurrently` lets several partitions progress at once.
- * Offsets are committed one message at a time (auto-commit is off), so a crash redelivers at
- * most the message that was in flight in each partition.
+ * Offsets are committed for processed messages only (auto-commit is off): at the end of each
+ * fetched batch and at least every `commitInterval` (100 ms) within one, and at a graceful stop.
+ * A crash redelivers what each partition processed since its last commit; handlers are
+ * idempotent anyway (at least once).
  *
  * @since 0.1.0
  */

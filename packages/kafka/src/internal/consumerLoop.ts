@@ -1,8 +1,10 @@
 /**
  * The kafkajs consumer loop behind `KafkaConsumer.run`, `KafkaConsumer.consume` and
- * `DeadLetters.redrive`: one message at a time per partition, the offset committed only after
- * the message was processed, heartbeats while a slow message is processed, prompt re-joins on
- * a rebalance, and a graceful stop.
+ * `DeadLetters.redrive`: one message at a time per partition, offsets committed only for
+ * messages already processed (at the end of each fetched batch, and at least every
+ * `commitInterval` within one: one commit per message capped a partition at one broker round
+ * trip per message), heartbeats while a slow message is processed, prompt re-joins on a
+ * rebalance, and a graceful stop that commits what was processed.
  *
  * Why `eachBatch` with explicit commits and not `eachMessage` + `consumer.commitOffsets`:
  * kafkajs's `consumer.commitOffsets` silently does nothing once the consumer is stopping, so
@@ -36,6 +38,12 @@ export interface GroupOptions {
   readonly partitionsConsumedConcurrently?: number | undefined
   /** Let subscribing create a missing topic (when the broker allows it). Default false. */
   readonly allowAutoTopicCreation?: boolean | undefined
+  /**
+   * Milliseconds between offset commits within one fetched batch; a batch's last processed
+   * offset is always committed when the batch ends. A crash redelivers what was processed since
+   * the last commit (at least once). 0 commits after every message. Default 100.
+   */
+  readonly commitInterval?: number | undefined
 }
 
 /** @internal */
@@ -49,6 +57,7 @@ export interface LoopOptions {
   readonly heartbeatInterval: number
   readonly maxWaitTimeInMs: number
   readonly allowAutoTopicCreation: boolean
+  readonly commitInterval: number
   readonly shutdownTimeout: Duration.Input
   /** Log a warning when the message in flight has to be interrupted at shutdown. */
   readonly warnOnShutdownTimeout: boolean
@@ -90,6 +99,7 @@ export const loopOptions = (
   heartbeatInterval: options.heartbeatInterval ?? 3_000,
   maxWaitTimeInMs: options.maxWaitTimeInMs ?? 1_000,
   allowAutoTopicCreation: options.allowAutoTopicCreation ?? false,
+  commitInterval: Math.max(0, options.commitInterval ?? 100),
   shutdownTimeout: options.shutdownTimeout ?? "10 seconds",
   warnOnShutdownTimeout: true
 })
@@ -105,8 +115,9 @@ export interface Loop {
 /** @internal */
 export interface Control {
   /**
-   * Commit this message now (the loop commits it after `process` succeeds otherwise; a second
-   * commit does nothing).
+   * Commit this message (and the ones before it in its partition) now; otherwise the loop
+   * commits it with the next batch commit after `process` succeeded. A second commit does
+   * nothing.
    */
   readonly commit: Effect.Effect<void, KafkaError>
   /** Completes when the scope begins to close: stop retrying, do not start new work. */
@@ -194,24 +205,33 @@ export const start = (
         )
       )
 
+    /** Commit up to `next` (the next offset to read) in the batch's partition. */
+    const commitTo = (payload: EachBatchPayload, next: bigint) =>
+      call("consumer.commitOffsets", () =>
+        payload.commitOffsetsIfNecessary({
+          topics: [
+            {
+              topic: payload.batch.topic,
+              partitions: [{ partition: payload.batch.partition, offset: next.toString() }]
+            }
+          ]
+        })
+      ).pipe(
+        Effect.tap(() => Effect.sync(() => hooks.onCommitted?.(payload.batch.topic, payload.batch.partition, next)))
+      )
+
     const handleOne = (payload: EachBatchPayload, message: KafkaMessage) =>
       Effect.gen(function* () {
         const { partition, topic } = payload.batch
         yield* Effect.forkChild(heartbeats(payload))
-        const next = BigInt(message.offset) + 1n
         let committed = false
         const commit = Effect.suspend(() =>
           committed
             ? Effect.void
-            : call("consumer.commitOffsets", () =>
-                payload.commitOffsetsIfNecessary({
-                  topics: [{ topic, partitions: [{ partition, offset: next.toString() }] }]
-                })
-              ).pipe(
+            : commitTo(payload, BigInt(message.offset) + 1n).pipe(
                 Effect.tap(() =>
                   Effect.sync(() => {
                     committed = true
-                    hooks.onCommitted?.(topic, partition, next)
                   })
                 )
               )
@@ -226,33 +246,62 @@ export const start = (
           }
           return yield* processed.failure
         }
-        yield* commit
-        return "committed" as const
+        return committed ? ("committed" as const) : ("processed" as const)
       })
 
+    const fail = (error: unknown): never => {
+      const throwable = toThrowable(error)
+      if (state.pendingError === undefined) state.pendingError = throwable
+      throw throwable
+    }
+
     const eachBatch = async (payload: EachBatchPayload): Promise<void> => {
+      // the next offset after the last message processed but not committed yet
+      let uncommitted: bigint | undefined
+      let lastCommit = Date.now()
+      const flush = async () => {
+        if (uncommitted === undefined || payload.isStale()) return
+        const next = uncommitted
+        uncommitted = undefined
+        lastCommit = Date.now()
+        await runPromise(commitTo(payload, next))
+      }
+      const flushOrFail = async () => {
+        try {
+          await flush()
+        } catch (error) {
+          if (!state.stopping) fail(error)
+        }
+      }
       for (const message of payload.batch.messages) {
-        if (state.stopping || !payload.isRunning() || payload.isStale()) return
-        if (state.pendingError !== undefined) throw state.pendingError
-        let outcome: "committed" | "abandoned"
+        if (state.stopping || !payload.isRunning() || payload.isStale()) return flushOrFail()
+        if (state.pendingError !== undefined) {
+          await flushOrFail()
+          throw state.pendingError
+        }
+        let outcome: "committed" | "processed" | "abandoned"
         try {
           outcome = await runPromise(handleOne(payload, message))
         } catch (error) {
-          if (state.stopping) return
-          const throwable = toThrowable(error)
-          if (state.pendingError === undefined) state.pendingError = throwable
-          throw throwable
+          if (state.stopping) return flushOrFail()
+          // keep what the earlier messages did, then let kafkajs redeliver this one
+          await flush().catch(() => undefined)
+          return fail(error)
         }
-        if (outcome === "abandoned") return
+        if (outcome === "abandoned") return flushOrFail()
         payload.resolveOffset(message.offset)
-        if (state.stopping) return
+        uncommitted = outcome === "committed" ? undefined : BigInt(message.offset) + 1n
+        if (outcome === "committed") lastCommit = Date.now()
+        if (state.stopping) return flushOrFail()
+        if (Date.now() - lastCommit >= options.commitInterval) await flushOrFail()
         try {
           await payload.heartbeat()
         } catch (error) {
-          if (state.pendingError === undefined) state.pendingError = error
-          throw error
+          await flush().catch(() => undefined)
+          return fail(error)
         }
       }
+      await flushOrFail()
       if (state.pendingError !== undefined) throw state.pendingError
     }
 
