@@ -1,9 +1,12 @@
 /**
- * The embedded event bus: topics are in-memory logs inside this process, consumer groups keep
+ * The in-memory event bus: topics are in-memory logs inside this process, consumer groups keep
  * their offsets in memory, and dead-letter topics are topics of the same bus. It implements the
  * `EventBus` contract with the same delivery rules as Kafka (commit after success, retries in
  * place, dead letters with the same headers, redrive, graceful stop), so code written against
- * `EventBus` runs on either; it is the default when no broker is configured.
+ * `EventBus` runs on either. It is the fast fake for tests: nothing survives the process, so a
+ * consumer that restarts loses what was published and not yet consumed. An embedded application
+ * that must resume where its consumers committed uses the store-backed `PgEventBus` of
+ * @eventline/postgres (the Order service's default since 0.3.0).
  *
  * Differences from Kafka, by design:
  * - a topic has one partition (partition 0): one active member per group and topic, the other

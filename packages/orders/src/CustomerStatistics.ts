@@ -1,8 +1,9 @@
 /**
  * An example consumer of the `order-events` topic: order statistics per customer, in a table of
- * its own. It is fed by the relay through the event bus (Kafka, or the in-process bus of the
- * embedded default), so it sees every event at least once; `ProcessedEvents.once` writes each
- * event's effect and its "processed" mark in one transaction, so the counts are exact.
+ * its own. It is fed by the relay through the event bus (Kafka, or the store-backed bus of the
+ * embedded default: one handler, whichever transport runs), so it sees every event at least
+ * once, after any restart; `ProcessedEvents.once` writes each event's effect and its "processed"
+ * mark in one transaction, so the counts are exact.
  *
  * @since 0.1.0
  */

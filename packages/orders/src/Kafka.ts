@@ -3,7 +3,9 @@
  * the store to `order-events` / `inventory-events` (keyed by stream id, checkpointed after the
  * broker acknowledged), and the example consumer keeps customer statistics from `order-events`.
  * With `KAFKA_BROKERS` they run on Apache Kafka (topics provisioned at start-up); without it on
- * the in-process bus, with the same code and the same delivery rules.
+ * the store-backed bus (`PgEventBus`: topics and consumer offsets in the store's database, so a
+ * consumer resumes where it committed after any stop), with the same code and the same delivery
+ * rules.
  *
  * @since 0.1.0
  */
@@ -11,8 +13,9 @@ import { connect } from "node:net"
 import { Errors, type EventBus, InProcessBus, type ProcessedEvents, Relay, type Subscription } from "@eventline/core"
 import type { Health } from "@eventline/http"
 import { KafkaClient, KafkaEventBus, KafkaProducer, KafkaTopics } from "@eventline/kafka"
+import { PgEventBus } from "@eventline/postgres"
 import { Context, Effect, Layer, Metric, Option } from "effect"
-import type { SqlClient } from "effect/sql"
+import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as CustomerStatistics from "./CustomerStatistics.ts"
 import * as InventoryAggregate from "./InventoryAggregate.ts"
 import { streamType as orderStreamType } from "./OrderAggregate.ts"
@@ -41,7 +44,7 @@ export interface ConsumerLag {
 export class Streaming extends Context.Service<
   Streaming,
   {
-    /** "kafka" or "in-process". */
+    /** "kafka", "embedded" (the store-backed bus) or "in-process" (memory only). */
     readonly transport: string
     readonly relay: Subscription.Handle
     readonly consumerLag: Effect.Effect<ReadonlyArray<ConsumerLag>, Errors.InfrastructureError>
@@ -119,7 +122,27 @@ export const layerKafka = (
 }
 
 /**
- * On the in-process bus (the embedded default).
+ * On the store-backed bus (the embedded default): topics and the consumer's offsets live in the
+ * store's database, next to the relay's checkpoint, so nothing is lost on a restart.
+ *
+ * @category layers
+ * @since 0.3.0
+ */
+export const layerEmbedded = (options?: PgEventBus.Options) =>
+  Layer.effect(
+    Streaming,
+    Effect.gen(function* () {
+      const bus = yield* PgEventBus.PgEventBus
+      const lag = Effect.map(bus.lag(consumerGroup, CustomerStatistics.topic), (messages) => [
+        { group: consumerGroup, topic: CustomerStatistics.topic, messages }
+      ])
+      return yield* start("embedded", lag)
+    })
+  ).pipe(Layer.provideMerge(PgEventBus.layer(options)))
+
+/**
+ * On the in-memory bus: fast, but its topics and offsets do not survive the process (for tests
+ * and demos; the service's default is `layerEmbedded`).
  *
  * @category layers
  * @since 0.1.0
@@ -147,9 +170,9 @@ export const layer = (
   brokers: ReadonlyArray<string> | undefined
 ): Layer.Layer<
   Streaming | EventBus.EventBus,
-  Errors.InfrastructureError | KafkaClient.KafkaError,
+  Errors.InfrastructureError | KafkaClient.KafkaError | Migrator.MigrationError | SqlError.SqlError,
   Subscription.Services | ProcessedEvents.ProcessedEvents | SqlClient.SqlClient
-> => (brokers === undefined ? layerInProcess : layerKafka(brokers))
+> => (brokers === undefined ? layerEmbedded() : layerKafka(brokers))
 
 const reachable = (broker: string) =>
   Effect.callback<void, string>((resume) => {
@@ -163,6 +186,29 @@ const reachable = (broker: string) =>
     socket.once("error", (error) => done(Effect.fail(`${broker}: ${error.message}`)))
     return Effect.sync(() => socket.destroy())
   })
+
+/**
+ * Readiness: the consumer group is at most `maxMessages` behind its topic.
+ *
+ * @category health
+ * @since 0.3.0
+ */
+export const consumerLagCheck = (streaming: Streaming["Service"], maxMessages: number): Health.Check => ({
+  name: `consumer:${consumerGroup}`,
+  run: streaming.consumerLag.pipe(
+    Effect.mapError((error) => `lag unknown: ${error.message}`),
+    Effect.flatMap((lags) => {
+      const behind = lags.filter((lag) => lag.messages > maxMessages)
+      return behind.length === 0
+        ? Effect.void
+        : Effect.fail(
+            behind
+              .map((lag) => `${lag.messages} messages of ${lag.topic} behind (at most ${maxMessages} allowed)`)
+              .join("; ")
+          )
+    })
+  )
+})
 
 /**
  * Readiness: at least one broker accepts a connection.

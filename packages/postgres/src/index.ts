@@ -6,6 +6,8 @@
 export * as Migrations from "./Migrations.ts"
 /** @since 0.1.0 */
 export * as PgCommitSignal from "./PgCommitSignal.ts"
+/** @since 0.3.0 */
+export * as PgEventBus from "./PgEventBus.ts"
 /** @since 0.1.0 */
 export * as PgEventStore from "./PgEventStore.ts"
 /** @since 0.2.0 */

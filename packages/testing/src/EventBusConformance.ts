@@ -1,6 +1,7 @@
 /**
  * The EventBus conformance suite: every rule of the `EventBus` contract as tests any
- * implementation must pass (the in-process bus and Kafka both run it): routing by type, commit
+ * implementation must pass (the in-memory bus, the store-backed `PgEventBus` on PGlite and
+ * PostgreSQL, and Kafka all run it): routing by type, commit
  * after success, redelivery after a crash, graceful stop, retries then dead letters with their
  * headers, later messages continuing, redrive.
  *
