@@ -1,9 +1,11 @@
 /**
  * The event bus contract: publish recorded events to topics and run consumer groups over them,
- * with the same delivery rules whatever carries the messages. Two implementations: the embedded
- * in-process bus (`InProcessBus.layer`) and Apache Kafka (`KafkaEventBus.layer` in
- * @eventline/kafka), so code written against `EventBus` runs on either; both pass
- * `EventBusConformance` of @eventline/testing.
+ * with the same delivery rules whatever carries the messages. Three implementations: the
+ * in-memory `InProcessBus` (a fast test fake: it keeps nothing across a restart), the durable
+ * store-backed `PgEventBus` of @eventline/postgres (the embedded default: topics and consumer
+ * offsets in the store's database) and Apache Kafka (`KafkaEventBus.layer` in @eventline/kafka),
+ * so code written against `EventBus` runs on any; all pass `EventBusConformance` of
+ * @eventline/testing.
  *
  * Rules every implementation keeps:
  * - at least once: a message's offset is committed only after its handler succeeded (or after

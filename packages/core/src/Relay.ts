@@ -1,7 +1,7 @@
 /**
  * The store-to-bus relay: the event store is the outbox. A subscription to the global log
  * publishes every committed event to `<streamType>-events` (lower-cased; configurable) through
- * the `EventBus` in context (Kafka, or the in-process bus), keyed by stream id so each stream
+ * the `EventBus` in context (Kafka, or the store-backed bus), keyed by stream id so each stream
  * keeps its order within its partition. The checkpoint moves only after the bus acknowledged the
  * batch: a crash or a broker outage delays events, never loses them; what was sent but not
  * checkpointed is sent again (at least once), and consumers drop the repeats (`ProcessedEvents`).
