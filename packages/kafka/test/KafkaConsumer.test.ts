@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DeadLetterTopic, type EventBus, type EventEnvelope } from "@eventline/core"
 import { isAvailable } from "@eventline/testing/TestEnvironment"
-import { Deferred, Effect, Queue, Random, Stream } from "effect"
+import { Deferred, Effect, Option, Queue, Random, Stream } from "effect"
 import { EnvelopeCodec, KafkaClient, KafkaConsumer, KafkaProducer } from "../src/index.ts"
 import { brokers, envelope, fastGroup, howToProvideKafka, KafkaTest, scopedTopic, unique } from "./utils.ts"
 
@@ -223,6 +223,37 @@ describe.skipIf(!isAvailable("Kafka", brokers, howToProvideKafka))("KafkaConsume
           seen,
           events.map(({ eventId }) => eventId)
         )
+      }).pipe(Effect.provide(KafkaTest)),
+    40_000
+  )
+
+  it.live(
+    "starting a member does not wait for the group to rebalance (a busy or crashed member holds it up)",
+    () =>
+      Effect.gen(function* () {
+        const topic = yield* scopedTopic("join", 2)
+        const groupId = unique("join")
+        const release = yield* Deferred.make<void>()
+        const busy = yield* Deferred.make<void>()
+        yield* send(topic, [envelope("join", 1)])
+        // A takes the message and holds it: it cannot re-join until the message is done
+        yield* KafkaConsumer.run(
+          [topic],
+          groupId,
+          () => Deferred.succeed(busy, undefined).pipe(Effect.andThen(Deferred.await(release))),
+          fastGroup
+        )
+        yield* Deferred.await(busy).pipe(Effect.timeout(within))
+        // B starts while the rebalance it causes waits for A: run returns, B is not ready yet
+        const second = yield* KafkaConsumer.run([topic], groupId, () => Effect.void, fastGroup).pipe(
+          Effect.timeout(within)
+        )
+        assert.isTrue(
+          Option.isNone(yield* Effect.timeoutOption(second.ready, "1 second")),
+          "B joined before A re-joined"
+        )
+        yield* Deferred.succeed(release, undefined)
+        yield* second.ready.pipe(Effect.timeout(within))
       }).pipe(Effect.provide(KafkaTest)),
     40_000
   )

@@ -106,7 +106,10 @@ export const loopOptions = (
 
 /** @internal */
 export interface Loop {
-  /** Succeeds once the consumer has joined its group (the first assignment). */
+  /**
+   * Succeeds once the consumer has joined its group (the first assignment). Starting does not
+   * wait for it: after a member crashed, joining waits for that member's session timeout.
+   */
   readonly ready: Effect.Effect<void>
   /** Fails when kafkajs gives up on the consumer (a crash it does not restart from). */
   readonly done: Effect.Effect<never, KafkaError>
@@ -339,6 +342,8 @@ export const start = (
     yield* call("consumer.subscribe", () =>
       consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning })
     )
+    // kafkajs's run resolves only once the group is joined, which after a member's crash waits
+    // for that member's session timeout: run it in the background, `ready` says when it joined
     yield* call("consumer.run", () =>
       consumer.run({
         autoCommit: false,
@@ -346,6 +351,9 @@ export const start = (
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
         eachBatch
       })
+    ).pipe(
+      Effect.catch((error) => Deferred.fail(crashed, error)),
+      FiberSet.run(fibers)
     )
     return {
       ready: Deferred.await(ready),
