@@ -6,9 +6,13 @@
  * in-memory layer serves tests and single-process demos. `IdempotencyStoreConformance` in
  * @eventline/testing says what every implementation must do.
  *
+ * A claim is held by a running request: a store whose claims can outlive their owner (a process
+ * killed mid-request) gives them a lease, which the owner renews every `renewEvery` while it
+ * runs, and says in `InProgress` how long until the lease ends (`retryAfter`).
+ *
  * @since 0.2.0
  */
-import { Context, Effect, Layer, Option, Ref, Schema } from "effect"
+import { Context, type Duration, Effect, Layer, Option, Ref, Schema } from "effect"
 import type { InfrastructureError } from "./Errors.ts"
 
 /**
@@ -41,7 +45,11 @@ export type Claim =
   | { readonly _tag: "Claimed" }
   | { readonly _tag: "Replay"; readonly response: StoredResponse }
   | { readonly _tag: "Mismatch" }
-  | { readonly _tag: "InProgress" }
+  | {
+      readonly _tag: "InProgress"
+      /** How long until the claim's lease ends, where the store knows (since 0.3.0). */
+      readonly retryAfter?: Duration.Duration | undefined
+    }
 
 /**
  * @category services
@@ -60,6 +68,10 @@ export class IdempotencyStore extends Context.Service<
     ) => Effect.Effect<void, InfrastructureError>
     /** Give a claimed key back (the request failed on our side), so that a retry runs again. */
     readonly release: (key: string, requestHash: string) => Effect.Effect<void, InfrastructureError>
+    /** Extend the lease of a claim still running (since 0.3.0). */
+    readonly renew: (key: string, requestHash: string) => Effect.Effect<void, InfrastructureError>
+    /** How often a running claim renews its lease; `undefined`: claims have no lease (since 0.3.0). */
+    readonly renewEvery: Duration.Duration | undefined
   }
 >()("@eventline/core/IdempotencyStore") {}
 
@@ -96,7 +108,10 @@ export const makeMemory: Effect.Effect<IdempotencyStore["Service"]> = Effect.map
         const next = new Map(map)
         next.delete(key)
         return next
-      })
+      }),
+    // claims in memory die with their process: nothing to renew
+    renew: () => Effect.void,
+    renewEvery: undefined
   })
 )
 

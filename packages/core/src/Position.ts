@@ -4,19 +4,35 @@
  * It is the pair (transaction id, global position) that a gap-safe reader orders by. Its text
  * form pads both numbers to 20 digits, so positions compare correctly as plain strings (in SQL,
  * in Kafka headers, in a URL). Stores that have no transactions use the global position for both.
+ * Each part is at most 2^63 - 1 (a PostgreSQL bigint), since 0.3.0.
  *
  * @since 0.1.0
  */
 import { Schema } from "effect"
 
-const pattern = /^\d{20}-\d{20}$/
+/** A regular expression source for fixed-width decimal strings of at most `max` (same width). */
+const atMost = (max: string): string => {
+  const first = max[0] ?? "0"
+  const rest = max.slice(1)
+  if (rest.length === 0) return `[0-${first}]`
+  const below = first === "0" ? "" : `[0-${Number(first) - 1}]\\d{${rest.length}}|`
+  return `(?:${below}${first}${atMost(rest)})`
+}
+
+// each part is a PostgreSQL bigint (at most 2^63 - 1), zero-padded to 20 digits: a larger one
+// would overflow in SQL, so it is refused when decoded (400), never sent to the store
+const part = `0${atMost("9223372036854775807")}`
+const pattern = new RegExp(`^${part}-${part}$`)
 
 /**
  * @category schemas
  * @since 0.1.0
  */
 export const Position = Schema.String.check(
-  Schema.isPattern(pattern, { description: "a position: 20 digits, '-', 20 digits" })
+  Schema.isPattern(pattern, {
+    description: "a position: 20 digits, '-', 20 digits, each part at most 9223372036854775807",
+    message: "a position is 20 digits, '-', 20 digits, each part at most 9223372036854775807"
+  })
 ).pipe(Schema.brand("@eventline/Position"))
 
 /**

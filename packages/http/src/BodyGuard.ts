@@ -26,14 +26,22 @@ export const defaultMaxBodySize = 1024 * 1024
 
 const methodsWithBody = new Set(["POST", "PUT", "PATCH", "DELETE"])
 
-const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+/**
+ * Whether a request says it has a body (`Content-Length` other than 0, or `Transfer-Encoding`).
+ *
+ * @category predicates
+ * @since 0.3.0
+ */
+export const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
   const length = request.headers["content-length"]
   if (length !== undefined) return length.trim() !== "0"
   return request.headers["transfer-encoding"] !== undefined
 }
 
 /**
- * Whether a `Content-Type` is JSON: `application/json` or a `+json` type, any parameters.
+ * Whether a `Content-Type` is `application/json` (any parameters). Since 0.3.0 a `+json` type
+ * (`application/vnd.x+json`) is not: HttpApi endpoints decode `application/json` only, so the
+ * guard refuses the others with a 415 problem rather than letting them reach a plain-text 415.
  *
  * @category predicates
  * @since 0.2.0
@@ -41,7 +49,7 @@ const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
 export const isJson = (contentType: string | undefined): boolean => {
   if (contentType === undefined) return false
   const mediaType = (contentType.split(";")[0] ?? "").trim().toLowerCase()
-  return mediaType === "application/json" || (mediaType.startsWith("application/") && mediaType.endsWith("+json"))
+  return mediaType === "application/json"
 }
 
 /**

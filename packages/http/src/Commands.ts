@@ -2,10 +2,11 @@
  * Commands over HTTP: dispatch a command through the `CommandBus` with the request's identity,
  * and answer with the stream's version as the ETag.
  *
- * - The command id is derived from the `Idempotency-Key` and the request's hash, so even a retry
- *   after the stored response expired is answered, not decided again.
+ * - The command id is derived from the `Idempotency-Key` (scoped to the client) and the request's
+ *   hash, so even a retry after the stored response expired is answered, not decided again.
  * - The correlation id comes from the request (`X-Correlation-Id`); the causation id is the
- *   request id; both, and the request id, land in every event's metadata.
+ *   request id; both, and the request id, land in every event's metadata, with the key's hash
+ *   (`idempotencyKeyHash`), never the key itself (since 0.3.0).
  * - `If-Match: "n"` becomes `Exact(n)`: no conflict retry, and a mismatch answers 412 with
  *   `currentVersion`. `If-Match: *` asks only that the stream exists. A weak tag `W/"n"` never
  *   matches (strong comparison, RFC 9110): 412.
@@ -168,13 +169,14 @@ export const commandContext = Effect.fnUntraced(function* (ifMatch?: Preconditio
   const request = yield* RequestContext.RequestContext
   const idempotency = yield* RequestContext.CurrentIdempotency
   return {
-    commandId: idempotency === undefined ? undefined : Uuid.fromParts("http", idempotency.key, idempotency.requestHash),
+    commandId:
+      idempotency === undefined ? undefined : Uuid.fromParts("http", idempotency.keyHash, idempotency.requestHash),
     correlationId: request.correlationId,
     causationId: request.requestId,
     expectedVersion: ifMatch?._tag === "Version" ? ifMatch.version : undefined,
     metadata: {
       requestId: request.requestId,
-      ...(idempotency === undefined ? {} : { idempotencyKey: idempotency.key })
+      ...(idempotency === undefined ? {} : { idempotencyKeyHash: idempotency.keyHash })
     }
   } satisfies CommandHandler.CommandContext
 })

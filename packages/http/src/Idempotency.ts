@@ -8,12 +8,19 @@
  * client can retry. Where keys are kept is the `IdempotencyStore` port of @eventline/core
  * (`IdempotencyStore.layerMemory`, or `PgIdempotencyStore.layer` in @eventline/postgres).
  *
+ * Since 0.3.0 keys belong to the authenticated client (`Auth.CurrentClient`): the store and the
+ * events' metadata see only `scopedKey(client, key)`, a SHA-256 hash, so two clients using the
+ * same key never meet, and a key read from the log cannot be used to replay or block anyone's
+ * request. A running request renews its claim's lease, and a 409 says in `Retry-After` when the
+ * claim of a request that died ends.
+ *
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
 import { IdempotencyStore } from "@eventline/core"
-import { Effect, Exit, Option, Schema } from "effect"
+import { Duration, Effect, Exit, Option, Schema } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as Auth from "./Auth.ts"
 import * as Problem from "./Problem.ts"
 import * as RequestContext from "./RequestContext.ts"
 
@@ -37,6 +44,18 @@ export const Key = Schema.String.check(
  */
 export const requestHash = (method: string, url: string, body: Uint8Array): string =>
   createHash("sha256").update(`${method.toUpperCase()} ${url}\n`).update(body).digest("hex")
+
+/**
+ * The key as it is stored and recorded: a hash of the client's name and the key, so that keys
+ * are per client and never kept in clear.
+ *
+ * @category hashing
+ * @since 0.3.0
+ */
+export const scopedKey = (client: string | undefined, key: string): string =>
+  createHash("sha256")
+    .update(`eventline-idempotency-key\0${client ?? ""}\0${key}`)
+    .digest("hex")
 
 /**
  * The methods whose requests an `Idempotency-Key` applies to.
@@ -114,10 +133,12 @@ export const handle = <E, R>(
     }
     const body = yield* request.arrayBuffer
     const hash = requestHash(request.method, request.url, new Uint8Array(body))
-    const run = Effect.provideService(app, RequestContext.CurrentIdempotency, { key, requestHash: hash })
+    const client = yield* Auth.CurrentClient
+    const keyHash = scopedKey(client?.name, key)
+    const run = Effect.provideService(app, RequestContext.CurrentIdempotency, { key, keyHash, requestHash: hash })
     const store = yield* Effect.serviceOption(IdempotencyStore.IdempotencyStore)
     if (Option.isNone(store)) return yield* run
-    const claim = yield* store.value.claim(key, hash)
+    const claim = yield* store.value.claim(keyHash, hash)
     switch (claim._tag) {
       case "Replay":
         return replay(claim.response)
@@ -134,20 +155,34 @@ export const handle = <E, R>(
             type: Problem.types.idempotencyKeyInUse,
             title: "A request with this Idempotency-Key is in progress",
             status: 409,
-            detail: "the first request with this Idempotency-Key has not finished; retry later"
+            detail: "the first request with this Idempotency-Key has not finished; retry after Retry-After seconds"
           },
-          { "retry-after": "1" }
+          {
+            "retry-after": String(
+              Math.max(1, Math.ceil(claim.retryAfter === undefined ? 1 : Duration.toSeconds(claim.retryAfter)))
+            )
+          }
         )
-      case "Claimed":
-        return yield* run.pipe(
+      case "Claimed": {
+        const every = store.value.renewEvery
+        // the lease is renewed while the request runs, so only a dead owner's claim expires
+        const renewing =
+          every === undefined
+            ? run
+            : Effect.raceFirst(
+                run,
+                Effect.ignore(store.value.renew(keyHash, hash)).pipe(Effect.delay(every), Effect.forever)
+              )
+        return yield* renewing.pipe(
           Effect.onExit((exit) => {
             const stored = Exit.isSuccess(exit) && exit.value.status < 500 ? storable(exit.value) : undefined
             const settle =
-              stored === undefined ? store.value.release(key, hash) : store.value.complete(key, hash, stored)
+              stored === undefined ? store.value.release(keyHash, hash) : store.value.complete(keyHash, hash, stored)
             return settle.pipe(
               Effect.catchCause((cause) => Effect.logWarning("could not settle an idempotency key", cause))
             )
           })
         )
+      }
     }
   })

@@ -29,6 +29,37 @@ export const httpDuration = Metric.histogram("http_request_duration_seconds", {
 })
 
 /**
+ * Open Server-Sent Events responses (the live tail), against `maxSseConnections`.
+ *
+ * @category metrics
+ * @since 0.3.0
+ */
+export const sseConnections = Metric.gauge("http_sse_connections", {
+  description: "Server-Sent Events responses open now"
+})
+
+/**
+ * Requests refused by a limit or by authentication, by reason: `sse_limit`, `request_timeout`,
+ * `body_timeout`, `header_size`, `client_error`, `unauthorized`, `forbidden`.
+ *
+ * @category metrics
+ * @since 0.3.0
+ */
+export const rejections = Metric.counter("http_requests_rejected_total", {
+  description: "HTTP requests refused by a limit or by authentication, by reason",
+  incremental: true
+})
+
+/**
+ * Count one refused request.
+ *
+ * @category recording
+ * @since 0.3.0
+ */
+export const recordRejection = (reason: string): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(rejections, { reason }), 1)
+
+/**
  * Record one HTTP request.
  *
  * @category recording

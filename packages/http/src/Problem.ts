@@ -52,7 +52,19 @@ export const types = {
   idempotencyKeyReused: "urn:eventline:problem:idempotency-key-reused",
   idempotencyKeyInUse: "urn:eventline:problem:idempotency-key-in-use",
   internal: "urn:eventline:problem:internal",
-  unavailable: "urn:eventline:problem:unavailable"
+  unavailable: "urn:eventline:problem:unavailable",
+  /** @since 0.3.0 */
+  unauthorized: "urn:eventline:problem:unauthorized",
+  /** @since 0.3.0 */
+  forbidden: "urn:eventline:problem:forbidden",
+  /** @since 0.3.0 */
+  requestTimeout: "urn:eventline:problem:request-timeout",
+  /** @since 0.3.0 */
+  headersTooLarge: "urn:eventline:problem:headers-too-large",
+  /** @since 0.3.0 */
+  timeout: "urn:eventline:problem:timeout",
+  /** @since 0.3.0 */
+  tooManyStreams: "urn:eventline:problem:too-many-streams"
 } as const
 
 /**
@@ -118,6 +130,28 @@ export class BadRequest extends Schema.Error<BadRequest>("@eventline/http/Proble
 }) {}
 
 /**
+ * 401: no credentials, or credentials that are not valid (`WWW-Authenticate` says which scheme).
+ *
+ * @category errors
+ * @since 0.3.0
+ */
+export class Unauthorized extends Schema.Error<Unauthorized>("@eventline/http/Problem/Unauthorized")(fields, {
+  httpApiStatus: 401,
+  description: "A bearer token is required (`Authorization: Bearer <token>`), or the one sent is not valid."
+}) {}
+
+/**
+ * 403: valid credentials without the scope the request needs.
+ *
+ * @category errors
+ * @since 0.3.0
+ */
+export class Forbidden extends Schema.Error<Forbidden>("@eventline/http/Problem/Forbidden")(fields, {
+  httpApiStatus: 403,
+  description: "The token is valid but its scope does not allow this request (a read-only token on a command)."
+}) {}
+
+/**
  * 404
  *
  * @category errors
@@ -149,6 +183,17 @@ export class PreconditionFailed extends Schema.Error<PreconditionFailed>("@event
   fields,
   { httpApiStatus: 412, description: "The If-Match version is not the current one; `currentVersion` is." }
 ) {}
+
+/**
+ * 408: the request body did not arrive in time.
+ *
+ * @category errors
+ * @since 0.3.0
+ */
+export class RequestTimeout extends Schema.Error<RequestTimeout>("@eventline/http/Problem/RequestTimeout")(fields, {
+  httpApiStatus: 408,
+  description: "The request body did not arrive within the body timeout."
+}) {}
 
 /**
  * 413: the body is larger than the limit.
@@ -213,9 +258,12 @@ export class ServiceUnavailable extends Schema.Error<ServiceUnavailable>("@event
  */
 export type Problem =
   | BadRequest
+  | Unauthorized
+  | Forbidden
   | NotFound
   | Conflict
   | PreconditionFailed
+  | RequestTimeout
   | PayloadTooLarge
   | UnsupportedMediaType
   | UnprocessableContent
@@ -232,9 +280,12 @@ const asProblemJson = HttpApiSchema.asJson({ contentType })
  */
 export const schemas = {
   BadRequest: asProblemJson(BadRequest),
+  Unauthorized: asProblemJson(Unauthorized),
+  Forbidden: asProblemJson(Forbidden),
   NotFound: asProblemJson(NotFound),
   Conflict: asProblemJson(Conflict),
   PreconditionFailed: asProblemJson(PreconditionFailed),
+  RequestTimeout: asProblemJson(RequestTimeout),
   PayloadTooLarge: asProblemJson(PayloadTooLarge),
   UnsupportedMediaType: asProblemJson(UnsupportedMediaType),
   UnprocessableContent: asProblemJson(UnprocessableContent),
@@ -269,9 +320,12 @@ export const commandErrors = [
 
 const classes = {
   400: BadRequest,
+  401: Unauthorized,
+  403: Forbidden,
   404: NotFound,
   409: Conflict,
   412: PreconditionFailed,
+  408: RequestTimeout,
   413: PayloadTooLarge,
   415: UnsupportedMediaType,
   422: UnprocessableContent,
@@ -419,9 +473,12 @@ export const fieldErrors = (issue: SchemaIssue.Issue, location: FieldError["in"]
 
 const problemClasses = [
   BadRequest,
+  Unauthorized,
+  Forbidden,
   NotFound,
   Conflict,
   PreconditionFailed,
+  RequestTimeout,
   PayloadTooLarge,
   UnsupportedMediaType,
   UnprocessableContent,

@@ -28,13 +28,14 @@ export class RequestContext extends Context.Service<
 
 /**
  * The `Idempotency-Key` of the current request, with the hash of the request it was first used
- * for; `undefined` when the request has none.
+ * for; `undefined` when the request has none. `keyHash` (since 0.3.0) is the key scoped to the
+ * authenticated client (`Idempotency.scopedKey`): what is stored and recorded instead of the key.
  *
  * @category services
  * @since 0.1.0
  */
 export class CurrentIdempotency extends Context.Reference<
-  { readonly key: string; readonly requestHash: string } | undefined
+  { readonly key: string; readonly keyHash: string; readonly requestHash: string } | undefined
 >("@eventline/http/RequestContext/CurrentIdempotency", { defaultValue: () => undefined }) {}
 
 /**

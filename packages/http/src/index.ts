@@ -2,6 +2,8 @@
  * @since 0.1.0
  */
 
+/** @since 0.3.0 */
+export * as Auth from "./Auth.ts"
 /** @since 0.2.0 */
 export * as BodyGuard from "./BodyGuard.ts"
 /** @since 0.1.0 */

@@ -141,10 +141,10 @@ describe("helpers", () => {
     assert.isFalse(Preconditions.noneMatch('"1"', 2))
   })
 
-  it("recognises JSON content types", () => {
+  it("recognises the JSON content type HttpApi decodes (a +json type is refused with a 415 problem)", () => {
     assert.isTrue(Pipeline.isJson("application/json"))
     assert.isTrue(Pipeline.isJson("Application/JSON; charset=utf-8"))
-    assert.isTrue(Pipeline.isJson("application/merge-patch+json"))
+    assert.isFalse(Pipeline.isJson("application/vnd.x+json"))
     assert.isFalse(Pipeline.isJson("text/json-ish"))
     assert.isFalse(Pipeline.isJson(undefined))
   })

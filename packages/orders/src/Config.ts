@@ -5,7 +5,7 @@
  * | variable | default | meaning |
  * | --- | --- | --- |
  * | `PORT` | 3000 | the HTTP port (0 picks a free one) |
- * | `HOST` | all interfaces | the address to listen on |
+ * | `HOST` | `127.0.0.1` | the address to listen on (`0.0.0.0`: all interfaces; needs tokens or `EVENTLINE_AUTH=off`) |
  * | `DATABASE_URL` | (none) | PostgreSQL (`postgres://...`); absent: the embedded PGlite |
  * | `EVENTLINE_DATA_DIR` | `./.eventline/data` | where the embedded store keeps its files; `memory` keeps nothing |
  * | `KAFKA_BROKERS` | (none) | `host:port,host:port`; absent: the in-process bus |
@@ -15,9 +15,20 @@
  * | `EVENTLINE_SHUTDOWN_TIMEOUT` | `10 seconds` | how long requests in flight may take at shutdown |
  * | `EVENTLINE_CONSISTENCY_TIMEOUT` | `5 seconds` | how long `?consistent=true` waits for the read model (then 503) |
  * | `OTEL_EXPORTER_OTLP_ENDPOINT` | (none) | export traces, metrics and logs over OTLP/HTTP |
+ * | `EVENTLINE_TOKENS` | (none) | bearer tokens, `client:scope:token` (scope `read` or `write`), comma-separated |
+ * | `EVENTLINE_TOKENS_FILE` | (none) | a file of tokens, one `client:scope:token` a line (`#` comments) |
+ * | `EVENTLINE_AUTH` | `auto` | `auto`: tokens when configured, else open on a loopback HOST only; `on`: tokens required; `off`: open |
+ * | `EVENTLINE_AUTH_IDENTITY_HEADER` | (none) | a header naming the end user, set by an authenticating proxy (e.g. `X-Forwarded-User`) |
+ * | `EVENTLINE_CORS_ORIGINS` | (none) | origins allowed cross-origin, comma-separated, or `*`; none: no CORS |
+ * | `EVENTLINE_MAX_SSE_CONNECTIONS` | 200 | live streams (`/events/live`) open at once (each polls the log); beyond: 503 |
+ * | `EVENTLINE_REQUEST_TIMEOUT` | `15 seconds` | how long a response may take to start; then 503 |
+ * | `EVENTLINE_BODY_TIMEOUT` | `10 seconds` | how long a request body may take to arrive; then 408 |
+ * | `EVENTLINE_HEADERS_TIMEOUT` | `10 seconds` | how long the request head may take to arrive; then 408 |
+ * | `EVENTLINE_MAX_HEADER_SIZE` | 16384 | the largest request head in bytes; beyond: 431 |
  *
  * @since 0.1.0
  */
+import { Pipeline, Server } from "@eventline/http"
 import { Config, Duration, type LogLevel, Option, type Redacted, Schema } from "effect"
 
 /**
@@ -29,6 +40,33 @@ import { Config, Duration, type LogLevel, Option, type Redacted, Schema } from "
 export type Database =
   | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string> }
   | { readonly _tag: "Embedded"; readonly dataDir: string | undefined }
+
+/**
+ * Where the bearer tokens come from and when they are required (resolved at start-up).
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface Authentication {
+  readonly tokens: Redacted.Redacted<string> | undefined
+  readonly tokensFile: string | undefined
+  readonly mode: "auto" | "on" | "off"
+  readonly identityHeader: string | undefined
+}
+
+/**
+ * The HTTP limits.
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface Limits {
+  readonly maxSseConnections: number
+  readonly requestTimeout: Duration.Duration
+  readonly bodyTimeout: Duration.Duration
+  readonly headersTimeout: Duration.Duration
+  readonly maxHeaderSize: number
+}
 
 /**
  * @category models
@@ -46,6 +84,12 @@ export interface AppConfig {
   /** How long `GET /orders/{id}?consistent=true` waits for the read model before it answers 503. */
   readonly consistencyTimeout: Duration.Duration
   readonly otlpEndpoint: string | undefined
+  /** @since 0.3.0 */
+  readonly authentication: Authentication
+  /** @since 0.3.0 */
+  readonly limits: Limits
+  /** Origins allowed cross-origin (`*`: any); empty: no CORS. @since 0.3.0 */
+  readonly corsOrigins: ReadonlyArray<string>
 }
 
 const PostgresUrl = Schema.String.check(
@@ -71,6 +115,39 @@ const NonNegativeInt = Schema.Int.check(
   Schema.isGreaterThanOrEqualTo(0, { message: "expected an integer of at least 0" })
 )
 
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1, { message: "expected an integer of at least 1" }))
+
+const HeaderSize = Schema.Int.check(
+  Schema.isBetween(
+    { minimum: 1024, maximum: 1024 * 1024 },
+    { message: "expected a size in bytes from 1024 to 1048576" }
+  )
+)
+
+const HeaderName = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z0-9-]{1,64}$/, { message: "expected an HTTP header name, like X-Forwarded-User" })
+)
+
+const Origins = Schema.String.check(
+  Schema.isPattern(/^\s*(\*|https?:\/\/[^\s,/]+)(\s*,\s*(\*|https?:\/\/[^\s,/]+))*\s*$/, {
+    message: "expected * or a comma-separated list of origins, like https://app.example.com,http://localhost:5173"
+  })
+)
+
+/**
+ * The default HTTP limits.
+ *
+ * @category constants
+ * @since 0.3.0
+ */
+export const defaultLimits: Limits = {
+  maxSseConnections: Pipeline.defaults.maxSseConnections,
+  requestTimeout: Pipeline.defaults.requestTimeout,
+  bodyTimeout: Pipeline.defaults.bodyTimeout,
+  headersTimeout: Server.defaults.headersTimeout,
+  maxHeaderSize: Server.defaults.maxHeaderSize
+}
+
 /**
  * How long `?consistent=true` waits for the read model by default.
  *
@@ -85,7 +162,7 @@ export const defaultConsistencyTimeout: Duration.Duration = Duration.seconds(5)
  */
 export const config: Config.Config<AppConfig> = Config.all({
   port: Config.schema(Port, "PORT").pipe(Config.withDefault(3000)),
-  host: Config.option(Config.String("HOST")),
+  host: Config.String("HOST").pipe(Config.withDefault("127.0.0.1")),
   databaseUrl: Config.option(Config.schema(Schema.Redacted(PostgresUrl), "DATABASE_URL")),
   dataDir: Config.String("EVENTLINE_DATA_DIR").pipe(Config.withDefault("./.eventline/data")),
   kafkaBrokers: Config.option(Config.schema(Brokers, "KAFKA_BROKERS")),
@@ -96,12 +173,26 @@ export const config: Config.Config<AppConfig> = Config.all({
   consistencyTimeout: Config.Duration("EVENTLINE_CONSISTENCY_TIMEOUT").pipe(
     Config.withDefault(defaultConsistencyTimeout)
   ),
-  otlpEndpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT"))
+  otlpEndpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  tokens: Config.option(Config.Redacted("EVENTLINE_TOKENS")),
+  tokensFile: Config.option(Config.String("EVENTLINE_TOKENS_FILE")),
+  authMode: Config.Literals(["auto", "on", "off"], "EVENTLINE_AUTH").pipe(Config.withDefault("auto" as const)),
+  identityHeader: Config.option(Config.schema(HeaderName, "EVENTLINE_AUTH_IDENTITY_HEADER")),
+  corsOrigins: Config.option(Config.schema(Origins, "EVENTLINE_CORS_ORIGINS")),
+  maxSseConnections: Config.schema(PositiveInt, "EVENTLINE_MAX_SSE_CONNECTIONS").pipe(
+    Config.withDefault(defaultLimits.maxSseConnections)
+  ),
+  requestTimeout: Config.Duration("EVENTLINE_REQUEST_TIMEOUT").pipe(Config.withDefault(defaultLimits.requestTimeout)),
+  bodyTimeout: Config.Duration("EVENTLINE_BODY_TIMEOUT").pipe(Config.withDefault(defaultLimits.bodyTimeout)),
+  headersTimeout: Config.Duration("EVENTLINE_HEADERS_TIMEOUT").pipe(Config.withDefault(defaultLimits.headersTimeout)),
+  maxHeaderSize: Config.schema(HeaderSize, "EVENTLINE_MAX_HEADER_SIZE").pipe(
+    Config.withDefault(defaultLimits.maxHeaderSize)
+  )
 }).pipe(
   Config.map(
     (raw): AppConfig => ({
       port: raw.port,
-      host: Option.getOrUndefined(raw.host),
+      host: raw.host.trim() === "" ? undefined : raw.host.trim(),
       database: Option.match(raw.databaseUrl, {
         onNone: (): Database => ({
           _tag: "Embedded",
@@ -117,7 +208,24 @@ export const config: Config.Config<AppConfig> = Config.all({
       readyMaxLag: raw.readyMaxLag,
       shutdownTimeout: raw.shutdownTimeout,
       consistencyTimeout: raw.consistencyTimeout,
-      otlpEndpoint: Option.getOrUndefined(Option.map(raw.otlpEndpoint, (url) => url.toString()))
+      otlpEndpoint: Option.getOrUndefined(Option.map(raw.otlpEndpoint, (url) => url.toString())),
+      authentication: {
+        tokens: Option.getOrUndefined(raw.tokens),
+        tokensFile: Option.getOrUndefined(raw.tokensFile),
+        mode: raw.authMode,
+        identityHeader: Option.getOrUndefined(raw.identityHeader)
+      },
+      limits: {
+        maxSseConnections: raw.maxSseConnections,
+        requestTimeout: raw.requestTimeout,
+        bodyTimeout: raw.bodyTimeout,
+        headersTimeout: raw.headersTimeout,
+        maxHeaderSize: raw.maxHeaderSize
+      },
+      corsOrigins: Option.match(raw.corsOrigins, {
+        onNone: () => [],
+        onSome: (origins) => origins.split(",").map((origin) => origin.trim())
+      })
     })
   )
 )

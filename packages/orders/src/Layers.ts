@@ -13,13 +13,13 @@
  * @since 0.2.0
  */
 import { CommandBus, Instrumentation, ProcessManagerRunner, Subscription } from "@eventline/core"
-import { Health, Metrics, Middleware, Server, Streams } from "@eventline/http"
+import { type Auth, Health, Metrics, Middleware, Server, Streams } from "@eventline/http"
 import { PgHealth, PgStore } from "@eventline/postgres"
 import { Context, type Duration, Effect, Layer } from "effect"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import type { SqlClient } from "effect/sql"
 import { Api } from "./Api.ts"
-import { type AppConfig, type Database, defaultConsistencyTimeout } from "./Config.ts"
+import { type AppConfig, type Database, defaultConsistencyTimeout, defaultLimits, type Limits } from "./Config.ts"
 import * as CustomerStatistics from "./CustomerStatistics.ts"
 import * as FulfilmentSaga from "./FulfilmentSaga.ts"
 import * as InventoryAggregate from "./InventoryAggregate.ts"
@@ -42,6 +42,12 @@ export interface Options extends Pick<AppConfig, "database" | "kafkaBrokers" | "
   /** How long `?consistent=true` waits for the read model. Default: 5 seconds. */
   readonly consistencyTimeout?: Duration.Duration | undefined
   readonly readModel?: Subscription.Options<unknown, SqlClient.SqlClient> | undefined
+  /** Bearer-token authentication (see `Auth.resolve` for the start-up policy). Default: none, open. @since 0.3.0 */
+  readonly auth?: Auth.Options | undefined
+  /** The HTTP limits. Default: `defaultLimits` of `Config`. @since 0.3.0 */
+  readonly limits?: Partial<Limits> | undefined
+  /** Origins allowed cross-origin (`*`: any). Default: none, no CORS. @since 0.3.0 */
+  readonly corsOrigins?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -129,7 +135,8 @@ export const readYourWrites = (timeout: Duration.Duration = defaultConsistencyTi
   )
 
 /**
- * Readiness: the store, each subscription's lag, and the Kafka brokers when there are any.
+ * Readiness: the store, each subscription's lag, the consumer's lag, and the Kafka brokers when
+ * there are any.
  *
  * @category layers
  * @since 0.2.0
@@ -142,6 +149,7 @@ export const healthChecks = (options: Pick<Options, "kafkaBrokers" | "readyMaxLa
       Health.subscriptionLag(running.fulfilment.subscription, options.readyMaxLag)
     ),
     Effect.flatMap(Kafka.Streaming, (streaming) => Health.subscriptionLag(streaming.relay, options.readyMaxLag)),
+    Effect.map(Kafka.Streaming, (streaming) => Kafka.consumerLagCheck(streaming, options.readyMaxLag)),
     ...(options.kafkaBrokers === undefined ? [] : [Effect.succeed(Kafka.healthCheck(options.kafkaBrokers))])
   ])
 
@@ -218,5 +226,9 @@ export const layer = (config: Options & Pick<AppConfig, "port" | "host" | "shutd
     host: config.host,
     shutdownTimeout: config.shutdownTimeout,
     bodyGuard: false,
-    idempotency: false
+    idempotency: false,
+    auth: config.auth,
+    corsOrigins: config.corsOrigins,
+    ...defaultLimits,
+    ...config.limits
   }).pipe(Layer.provide(services(config)))

@@ -3,9 +3,11 @@
  * `<schema>.idempotency_keys` that migration `0003_idempotency_keys` creates.
  *
  * Keys are claimed insert-first (`INSERT ... ON CONFLICT`), so two concurrent requests with one
- * key never both run. A claim has a lease: a process that dies mid-request leaves a row that is
- * taken over once the lease expires. Rows expire after `ttl` (default 24 hours) and are pruned
- * in the background for the lifetime of the layer.
+ * key never both run. A claim has a short lease (default 10 seconds) that its request renews
+ * while it runs (`renew`, every third of the lease): a process that dies mid-request leaves a
+ * row that is taken over once the lease expires, and a request that finds the key in progress is
+ * told how long that is (`retryAfter`). Rows expire after `ttl` (default 24 hours) and are
+ * pruned in the background for the lifetime of the layer.
  *
  * @since 0.2.0
  */
@@ -21,17 +23,26 @@ import { PgStoreConfig } from "./PgStoreConfig.ts"
 export interface Options {
   /** How long a stored response is replayed. Default: 24 hours. */
   readonly ttl?: Duration.Input | undefined
-  /** How long a claim holds before another request may take it over. Default: 1 minute. */
+  /** How long a claim holds unless renewed, before another request may take it over. Default: 10 seconds (before 0.3.0: 1 minute). */
   readonly lease?: Duration.Input | undefined
   /** How often expired rows are deleted. Default: 10 minutes. */
   readonly pruneInterval?: Duration.Input | undefined
 }
 
+/**
+ * How long a claim holds unless its request renews it.
+ *
+ * @category constants
+ * @since 0.3.0
+ */
+export const defaultLease: Duration.Duration = Duration.seconds(10)
+
 const Row = Schema.Struct({
   claimed: Schema.Boolean,
   request_hash: Schema.NullOr(Schema.String),
   status: Schema.NullOr(Schema.Literals(["in_progress", "completed"])),
-  response: Schema.NullOr(IdempotencyStore.StoredResponse)
+  response: Schema.NullOr(IdempotencyStore.StoredResponse),
+  lease_left: Schema.NullOr(Schema.Number)
 })
 const decodeRows = Schema.decodeUnknownEffect(Schema.Array(Row))
 
@@ -57,7 +68,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   const config = yield* PgStoreConfig
   const table = `"${config.schema.replaceAll('"', '""')}".idempotency_keys`
   const ttlSeconds = Duration.toSeconds(Duration.fromInputUnsafe(options?.ttl ?? "24 hours"))
-  const leaseSeconds = Duration.toSeconds(Duration.fromInputUnsafe(options?.lease ?? "1 minute"))
+  const lease = Duration.fromInputUnsafe(options?.lease ?? defaultLease)
+  const leaseSeconds = Duration.toSeconds(lease)
 
   // $1 key, $2 request hash, $3 lease seconds, $4 ttl seconds. The read of a row that exists sees
   // the statement's snapshot: a row committed concurrently after it is not seen (none: claim again)
@@ -70,13 +82,16 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
          OR k.created_at < now() - $4 * interval '1 second'
       RETURNING k.key
     )
-    SELECT true AS claimed, NULL::text AS request_hash, NULL::text AS status, NULL::jsonb AS response FROM claimed
+    SELECT true AS claimed, NULL::text AS request_hash, NULL::text AS status, NULL::jsonb AS response,
+      NULL::float8 AS lease_left FROM claimed
     UNION ALL
-    SELECT false, request_hash, status, response FROM ${table}
+    SELECT false, request_hash, status, response, EXTRACT(EPOCH FROM locked_until - now())::float8 FROM ${table}
     WHERE key = $1 AND NOT EXISTS (SELECT FROM claimed)`.replace(/\s+/g, " ")
   const completeText = `UPDATE ${table} SET status = 'completed', response = $3::jsonb, locked_until = NULL
     WHERE key = $1 AND request_hash = $2`.replace(/\s+/g, " ")
   const releaseText = `DELETE FROM ${table} WHERE key = $1 AND request_hash = $2 AND status = 'in_progress'`
+  const renewText = `UPDATE ${table} SET locked_until = now() + $3 * interval '1 second'
+    WHERE key = $1 AND request_hash = $2 AND status = 'in_progress'`.replace(/\s+/g, " ")
 
   const claim = (key: string, hash: string): Effect.Effect<IdempotencyStore.Claim, Errors.InfrastructureError> =>
     Effect.gen(function* () {
@@ -84,11 +99,18 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       if (row === undefined) return yield* new Released()
       if (row.claimed) return { _tag: "Claimed" } as const
       if (row.request_hash !== hash) return { _tag: "Mismatch" } as const
-      if (row.status === "in_progress" || row.response === null) return { _tag: "InProgress" } as const
+      if (row.status === "in_progress" || row.response === null) {
+        return {
+          _tag: "InProgress",
+          retryAfter: Duration.seconds(Math.max(0, row.lease_left ?? leaseSeconds))
+        } as const
+      }
       return { _tag: "Replay", response: row.response } as const
     }).pipe(
       Effect.retry({ schedule: claimAgain, while: (error) => error._tag === "Released" }),
-      Effect.catchTag("Released", () => Effect.succeed({ _tag: "InProgress" } as const)),
+      Effect.catchTag("Released", () =>
+        Effect.succeed({ _tag: "InProgress", retryAfter: Duration.seconds(1) } as const)
+      ),
       Effect.mapError(Errors.infrastructure("idempotency.claim"))
     )
 
@@ -102,13 +124,24 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       .unsafe(releaseText, [key, hash])
       .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.release")))
 
+  const renew = (key: string, hash: string) =>
+    sql
+      .unsafe(renewText, [key, hash, leaseSeconds])
+      .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.renew")))
+
   yield* sql`DELETE FROM ${sql(`${config.schema}.idempotency_keys`)} WHERE created_at < now() - ${ttlSeconds} * interval '1 second'`.pipe(
     Effect.catchCause((cause) => Effect.logWarning("pruning expired idempotency keys failed", cause)),
     Effect.repeat(Schedule.spaced(options?.pruneInterval ?? "10 minutes")),
     Effect.forkScoped
   )
 
-  return IdempotencyStore.IdempotencyStore.of({ claim, complete, release })
+  return IdempotencyStore.IdempotencyStore.of({
+    claim,
+    complete,
+    release,
+    renew,
+    renewEvery: Duration.divideUnsafe(lease, 3)
+  })
 })
 
 /**

@@ -1,7 +1,7 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { IdempotencyStore } from "@eventline/core"
+import { IdempotencyStore, Uuid } from "@eventline/core"
 import { IdempotencyStoreConformance } from "@eventline/testing"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { PgIdempotencyStore, PgStore } from "../src/index.ts"
 import { databaseUrl, freshDatabase, postgresAvailable } from "./utils.ts"
@@ -11,6 +11,36 @@ const available = postgresAvailable()
 // one PGlite for the file: the conformance suite and the SQL-only behaviour share it
 const embedded = PgStore.layerEmbedded()
 IdempotencyStoreConformance.run("PGlite (embedded)", PgIdempotencyStore.layer().pipe(Layer.provide(embedded)))
+
+layer(PgIdempotencyStore.layer().pipe(Layer.provideMerge(embedded)), {
+  excludeTestServices: true,
+  timeout: "120 seconds"
+})("PgIdempotencyStore leases (PGlite)", (it) => {
+  it.effect("a claim has a short lease, told in retryAfter; renewing it keeps a running request's claim", () =>
+    Effect.gen(function* () {
+      const store = yield* IdempotencyStore.IdempotencyStore
+      const sql = yield* SqlClient.SqlClient
+      const key = yield* Uuid.makeV7
+      assert.deepStrictEqual(yield* store.claim(key, "hash-a"), { _tag: "Claimed" })
+      const lease = Duration.toSeconds(PgIdempotencyStore.defaultLease)
+      assert.isAtMost(lease, 10)
+      assert.deepStrictEqual(store.renewEvery, Duration.divideUnsafe(PgIdempotencyStore.defaultLease, 3))
+      const running = yield* store.claim(key, "hash-a")
+      if (running._tag !== "InProgress" || running.retryAfter === undefined) return assert.fail("expected a lease")
+      assert.isAbove(Duration.toSeconds(running.retryAfter), 0)
+      assert.isAtMost(Duration.toSeconds(running.retryAfter), lease)
+
+      // the lease about to end: a renewal (the request still runs) gives it a whole lease again
+      yield* sql`UPDATE eventline.idempotency_keys SET locked_until = now() - interval '1 second' WHERE key = ${key}`
+      yield* store.renew(key, "hash-a")
+      const renewed = yield* store.claim(key, "hash-a")
+      assert.strictEqual(renewed._tag, "InProgress")
+      // not renewed (its process died): the next request takes the key over
+      yield* sql`UPDATE eventline.idempotency_keys SET locked_until = now() - interval '1 second' WHERE key = ${key}`
+      assert.deepStrictEqual(yield* store.claim(key, "hash-a"), { _tag: "Claimed" })
+    })
+  )
+})
 
 describe.skipIf(!available)("PgIdempotencyStore on PostgreSQL", () => {
   const database = freshDatabase(databaseUrl ?? "")

@@ -6,7 +6,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { IdempotencyStore, Uuid } from "@eventline/core"
-import { Effect, type Layer } from "effect"
+import { Duration, Effect, type Layer } from "effect"
 
 const response = (body: string): IdempotencyStore.StoredResponse => ({
   status: 201,
@@ -50,7 +50,28 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<IdempotencyStore.Id
           const store = yield* IdempotencyStore.IdempotencyStore
           const key = yield* Uuid.makeV7
           yield* store.claim(key, "hash-a")
-          assert.deepStrictEqual(yield* store.claim(key, "hash-a"), { _tag: "InProgress" })
+          const claim = yield* store.claim(key, "hash-a")
+          assert.strictEqual(claim._tag, "InProgress")
+          // where the store says how long the claim holds, it is a positive time
+          if (claim._tag === "InProgress" && claim.retryAfter !== undefined) {
+            assert.isTrue(Duration.isGreaterThan(claim.retryAfter, Duration.zero))
+          }
+        })
+      )
+
+      it.effect("renewing a running claim keeps it; renewing another request's claim changes nothing", () =>
+        Effect.gen(function* () {
+          const store = yield* IdempotencyStore.IdempotencyStore
+          const key = yield* Uuid.makeV7
+          yield* store.claim(key, "hash-a")
+          yield* store.renew(key, "hash-a")
+          yield* store.renew(key, "hash-b")
+          assert.strictEqual((yield* store.claim(key, "hash-a"))._tag, "InProgress")
+          const stored = response("renewed")
+          yield* store.complete(key, "hash-a", stored)
+          yield* store.renew(key, "hash-a") // a completed claim stays complete
+          assert.deepStrictEqual(yield* store.claim(key, "hash-a"), { _tag: "Replay", response: stored })
+          if (store.renewEvery !== undefined) assert.isTrue(Duration.isGreaterThan(store.renewEvery, Duration.zero))
         })
       )
 
@@ -60,7 +81,7 @@ export const run = <E>(name: string, storeLayer: Layer.Layer<IdempotencyStore.Id
           const key = yield* Uuid.makeV7
           yield* store.claim(key, "hash-a")
           yield* store.release(key, "hash-b") // another request's release changes nothing
-          assert.deepStrictEqual(yield* store.claim(key, "hash-a"), { _tag: "InProgress" })
+          assert.strictEqual((yield* store.claim(key, "hash-a"))._tag, "InProgress")
           yield* store.release(key, "hash-a")
           assert.deepStrictEqual(yield* store.claim(key, "hash-b"), { _tag: "Claimed" })
           const stored = response("done")
