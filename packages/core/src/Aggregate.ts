@@ -1,15 +1,17 @@
 /**
  * An aggregate: a decider plus what it takes to store it. The stream type names its streams,
- * `streamId` says which stream a command goes to, and the schemas encode its events to JSON and
- * decode them back (and decode its commands from JSON at the edges).
+ * `streamId` says which stream a command goes to (within the aggregate's `category`, when it has
+ * one), and the schemas encode its events to JSON and decode them back (and decode its commands
+ * from JSON at the edges).
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Schema } from "effect"
+import { Effect, Exit, Option, Schema } from "effect"
 import type { Decider } from "./Decider.ts"
 import { InvalidEvent } from "./Errors.ts"
 import type { RecordedEvent } from "./EventEnvelope.ts"
 import { assertOwnSchema } from "./internal/effectCopies.ts"
+import * as StreamName from "./StreamName.ts"
 
 /**
  * @category models
@@ -32,7 +34,20 @@ export interface Aggregate<Command extends Tagged, Event extends Tagged, State, 
   readonly events: Schema.Codec<Event, unknown>
   /** The version of the events' schema, stored with each event. */
   readonly schemaVersion: number
+  /**
+   * The id of the entity a command acts on. With a `category`, the stored stream id is
+   * `<category>-<id>` (see {@link streamIdOf}); without one it is this id as it is.
+   */
   readonly streamId: (command: Command) => string
+  /**
+   * The category of its streams (KurrentDB's convention, `StreamName`): the stored stream id is
+   * `<category>-<streamId(command)>`, so ids chosen by clients can never name a stream of another
+   * aggregate or of a process manager. Letters, digits and `_`, no `-`. Without it the id returned
+   * by `streamId` is the stream id as it is, as before 0.3.0.
+   *
+   * @since 0.3.0
+   */
+  readonly category?: string | undefined
   /** Snapshot every N events; needs a `SnapshotStore` in context. */
   readonly snapshot?: SnapshotPolicy<State> | undefined
   /**
@@ -67,8 +82,49 @@ export const make = <Command extends Tagged, Event extends Tagged, State, Reject
   // a schema of another copy of effect would refuse valid commands for reasons nobody can see
   assertOwnSchema(aggregate.commands, `the command schema of aggregate '${aggregate.streamType}'`)
   assertOwnSchema(aggregate.events, `the event schema of aggregate '${aggregate.streamType}'`)
+  if (aggregate.category !== undefined && !Schema.is(StreamName.Category)(aggregate.category)) {
+    throw new Error(
+      `aggregate '${aggregate.streamType}': the category '${aggregate.category}' must be 1 to 50 letters, digits or '_', starting with a letter (no '-')`
+    )
+  }
   return aggregate
 }
+
+/**
+ * The stored stream id of an entity id: `<category>-<id>` when the aggregate has a category,
+ * the id itself otherwise.
+ *
+ * @category streams
+ * @since 0.3.0
+ */
+export const streamIdFor = <Command extends Tagged, Event extends Tagged, State, Rejection>(
+  aggregate: Aggregate<Command, Event, State, Rejection>,
+  id: string
+): string => (aggregate.category === undefined ? id : StreamName.make(aggregate.category, id))
+
+/**
+ * The stored stream id a command goes to.
+ *
+ * @category streams
+ * @since 0.3.0
+ */
+export const streamIdOf = <Command extends Tagged, Event extends Tagged, State, Rejection>(
+  aggregate: Aggregate<Command, Event, State, Rejection>,
+  command: Command
+): string => streamIdFor(aggregate, aggregate.streamId(command))
+
+/**
+ * The entity id of one of the aggregate's stored stream ids (the inverse of {@link streamIdFor});
+ * none when the stream is not in the aggregate's category.
+ *
+ * @category streams
+ * @since 0.3.0
+ */
+export const entityIdOf = <Command extends Tagged, Event extends Tagged, State, Rejection>(
+  aggregate: Aggregate<Command, Event, State, Rejection>,
+  streamId: string
+): Option.Option<string> =>
+  aggregate.category === undefined ? Option.some(streamId) : StreamName.idOf(aggregate.category, streamId)
 
 const jsonCodecs = new WeakMap<object, Schema.Codec<unknown, Schema.Json>>()
 

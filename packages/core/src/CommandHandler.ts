@@ -128,7 +128,8 @@ const loadSnapshot = <Command extends Aggregate.Tagged, Event extends Aggregate.
 
 /**
  * A stream's current state and version: the latest usable snapshot (if the aggregate takes
- * snapshots) plus the events after it, or a replay of the whole stream.
+ * snapshots) plus the events after it, or a replay of the whole stream. `streamId` is the stored
+ * stream id: with a category, `Aggregate.streamIdFor(aggregate, id)`.
  *
  * @category loading
  * @since 0.1.0
@@ -253,7 +254,7 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
     assumedNew: boolean
   ): Effect.fn.Return<CommandResult | undefined, CommandHandlerError<Rejection>, EventStore> {
     const store = yield* EventStore
-    const streamId = aggregate.streamId(command)
+    const streamId = Aggregate.streamIdOf(aggregate, command)
     const { state, version } = loaded
     if (context.expectedVersion !== undefined && context.expectedVersion !== version) {
       return yield* new ConcurrencyConflict({ streamId, expected: String(context.expectedVersion), actual: version })
@@ -313,7 +314,7 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
   })
 
   const loadAndDecide = (command: Command, context: CommandContext, correlationId: string) =>
-    Effect.flatMap(load(aggregate, aggregate.streamId(command)), (loaded) =>
+    Effect.flatMap(load(aggregate, Aggregate.streamIdOf(aggregate, command)), (loaded) =>
       Effect.map(
         decideAndAppend(command, context, correlationId, loaded, false),
         // never undefined when the stream was read

@@ -11,9 +11,10 @@
  *
  * @since 0.1.0
  */
-import type { Option, Schema } from "effect"
+import { type Option, Schema } from "effect"
 import type { Tagged } from "./Aggregate.ts"
 import type { RecordedEvent } from "./EventEnvelope.ts"
+import * as StreamName from "./StreamName.ts"
 
 /**
  * A deadline: at `at` (ISO-8601 UTC), `input` is fed back to the same instance. Its id makes it
@@ -43,6 +44,14 @@ export interface Reaction<Input, Command> {
  */
 export interface ProcessManager<Input extends Tagged, State, Command extends Tagged> {
   readonly name: string
+  /**
+   * The category of its instances' streams (`StreamName`): an instance's inputs are stored in
+   * `<category>-<key>`. Default: the name. Give the aggregates it follows categories of their
+   * own, so that no id a client chooses can name one of these streams.
+   *
+   * @since 0.3.0
+   */
+  readonly category?: string | undefined
   /** The stream types whose events it follows. */
   readonly streamTypes: ReadonlyArray<string>
   /** Inputs are stored with the instance: encoded to JSON and back. */
@@ -62,7 +71,25 @@ export interface ProcessManager<Input extends Tagged, State, Command extends Tag
  */
 export const make = <Input extends Tagged, State, Command extends Tagged>(
   processManager: ProcessManager<Input, State, Command>
-): ProcessManager<Input, State, Command> => processManager
+): ProcessManager<Input, State, Command> => {
+  if (processManager.category !== undefined && !Schema.is(StreamName.Category)(processManager.category)) {
+    throw new Error(
+      `process manager '${processManager.name}': the category '${processManager.category}' must be 1 to 50 letters, digits or '_', starting with a letter (no '-')`
+    )
+  }
+  return processManager
+}
+
+/**
+ * The stream of an instance: `<category>-<key>` (the category defaults to the name).
+ *
+ * @category streams
+ * @since 0.3.0
+ */
+export const streamIdOf = <Input extends Tagged, State, Command extends Tagged>(
+  processManager: ProcessManager<Input, State, Command>,
+  key: string
+): string => StreamName.make(processManager.category ?? processManager.name, key)
 
 /**
  * Nothing to do.

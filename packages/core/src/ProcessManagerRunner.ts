@@ -3,10 +3,11 @@
  * and a `DeadlineStore`.
  *
  * Built on the event store itself rather than effect/workflow: an instance's state is a stream
- * of the inputs it handled (`<name>-<key>`), so it is as durable and inspectable as any
- * aggregate, and one unit of work covers a whole batch of inputs: the inputs recorded, the
- * commands' events appended through the `CommandBus`, the deadlines stored, the subscription's
- * checkpoint moved. On SQL a crash anywhere in a batch leaves nothing behind, and it runs again.
+ * of the inputs it handled (`<category>-<key>`, `ProcessManager.streamIdOf`), so it is as durable
+ * and inspectable as any aggregate, and one unit of work covers a whole batch of inputs: the
+ * inputs recorded, the commands' events appended through the `CommandBus`, the deadlines stored,
+ * the subscription's checkpoint moved. On SQL a crash anywhere in a batch leaves nothing behind,
+ * and it runs again.
  *
  * Batches: the runner takes the subscription's batch whole (`handleBatchAtomically`), in the
  * checkpoint's unit of work: each instance loaded once (or not at all: the active runner keeps
@@ -46,7 +47,7 @@ import * as Errors from "./Errors.ts"
 import type { NewEvent, RecordedEvent } from "./EventEnvelope.ts"
 import { EventStore } from "./EventStore.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
-import type { ProcessManager } from "./ProcessManager.ts"
+import * as ProcessManager from "./ProcessManager.ts"
 import * as Subscription from "./Subscription.ts"
 import { UnitOfWork } from "./UnitOfWork.ts"
 import * as Uuid from "./Uuid.ts"
@@ -128,7 +129,7 @@ const describe = (cause: Cause.Cause<unknown>): string => {
  * @since 0.2.0
  */
 export const start = <Input extends Tagged, State, Command extends Tagged>(
-  processManager: ProcessManager<Input, State, Command>,
+  processManager: ProcessManager.ProcessManager<Input, State, Command>,
   options?: Options
 ): Effect.Effect<Handle<State>, never, Scope.Scope | Subscription.Services | DeadlineStore | CommandBus> =>
   Effect.gen(function* () {
@@ -147,7 +148,7 @@ export const start = <Input extends Tagged, State, Command extends Tagged>(
     const encodeInput = Schema.encodeUnknownEffect(codec)
     const decodeInput = Schema.decodeUnknownEffect(codec)
     const decodeHandled = Schema.decodeUnknownEffect(HandledData)
-    const streamIdOf = (key: string) => `${name}-${key}`
+    const streamIdOf = (key: string) => ProcessManager.streamIdOf(processManager, key)
     const initial = () => ({ state: processManager.initialState, version: 0, sources: new Set<string>() })
 
     /** The instance's state, version and the sources of the inputs it already handled. */

@@ -57,6 +57,8 @@ export * as ProcessManagerRunner from "./ProcessManagerRunner.ts"
 export * as Relay from "./Relay.ts"
 /** @since 0.1.0 */
 export * as SnapshotStore from "./SnapshotStore.ts"
+/** @since 0.3.0 */
+export * as StreamName from "./StreamName.ts"
 /** @since 0.2.0 */
 export * as Subscription from "./Subscription.ts"
 /** @since 0.2.0 */

@@ -115,6 +115,36 @@ describe("CommandHandler", () => {
     }).pipe(Effect.provide(InMemoryEventStore.layer))
   )
 
+  it.effect(
+    "with a category, the aggregate names its streams '<category>-<id>': a client id cannot reach another category",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const Categorized = Aggregate.make({ ...Counter, category: "Counter" })
+        assert.strictEqual(Aggregate.streamIdOf(Categorized, increment("c-9")), "Counter-c-9")
+        assert.deepStrictEqual(Aggregate.entityIdOf(Categorized, "Counter-Saga-1"), Option.some("Saga-1"))
+        assert.isTrue(Option.isNone(Aggregate.entityIdOf(Categorized, "Saga-1")))
+        // another writer's stream "Saga-1" and the counter "Saga-1" do not meet
+        yield* store.append(
+          "Saga-1",
+          ExpectedVersion.NoStream,
+          [
+            {
+              type: "Other",
+              schemaVersion: 1,
+              data: {},
+              metadata: { correlationId: "c", occurredAt: "2026-01-01T00:00:00.000Z" }
+            }
+          ],
+          { streamType: "Saga" }
+        )
+        const result = yield* CommandHandler.make(Categorized)(increment("Saga-1", 3))
+        assert.deepInclude(result, { streamId: "Counter-Saga-1", version: 1 })
+        assert.strictEqual((yield* CommandHandler.load(Categorized, "Counter-Saga-1")).state, 3)
+        assert.strictEqual(yield* store.streamVersion("Saga-1"), 1)
+      }).pipe(Effect.provide(InMemoryEventStore.layer))
+  )
+
   it.effect("a rejection is a DecisionRejected carrying the domain error; nothing is written, nothing retried", () =>
     Effect.gen(function* () {
       const { store, appends, loads } = yield* countingStore

@@ -4,32 +4,34 @@
  * order still pending when its deadline passes (default 15 minutes after it was placed) is
  * cancelled ("expired"). An order cancelled after stock was reserved for it gives the stock back.
  *
- * Pure: the runner (`ProcessManagerRunner`) makes it durable.
+ * Pure: the runner (`ProcessManagerRunner`) makes it durable. One instance per order, keyed by the
+ * order id, its inputs in the stream `Fulfilment-<orderId>`.
  *
  * @since 0.1.0
  */
 import { EventEnvelope as Envelope, type EventEnvelope, ProcessManager } from "@eventline/core"
 import { Duration, Option, Schema } from "effect"
-import { OrderId, ProductId } from "./Ids.ts"
-import { InventoryAggregate } from "./InventoryAggregate.ts"
+import { RecordedId } from "./Ids.ts"
+import * as InventoryAggregate from "./InventoryAggregate.ts"
 import { InventoryCommand } from "./InventoryCommand.ts"
 import { InventoryEvent } from "./InventoryEvent.ts"
-import { OrderAggregate } from "./OrderAggregate.ts"
+import * as OrderAggregate from "./OrderAggregate.ts"
 import { OrderCommand } from "./OrderCommand.ts"
 import { OrderEvent } from "./OrderEvent.ts"
 
-const Line = Schema.Struct({ productId: ProductId, quantity: Schema.Int })
+// inputs come from history: its ids follow the rule they were written under
+const Line = Schema.Struct({ productId: RecordedId, quantity: Schema.Int })
 
 /**
  * @category inputs
  * @since 0.1.0
  */
 export const FulfilmentInput = Schema.TaggedUnion({
-  OrderPlaced: { orderId: OrderId, lines: Schema.Array(Line), placedAt: Envelope.Timestamp },
+  OrderPlaced: { orderId: RecordedId, lines: Schema.Array(Line), placedAt: Envelope.Timestamp },
   OrderConfirmed: {},
   OrderCancelled: {},
-  StockReserved: { productId: ProductId },
-  ReservationRejected: { productId: ProductId },
+  StockReserved: { productId: RecordedId },
+  ReservationRejected: { productId: RecordedId },
   OrderExpired: {}
 })
 
@@ -149,34 +151,45 @@ const decodeInventoryEvent = Schema.decodeUnknownOption(InventoryEvent)
 
 type Correlated = Option.Option<{ readonly key: string; readonly input: FulfilmentInput }>
 
+/**
+ * The instance of an event: the order's id, read from the order's stream id (`Order-<orderId>`)
+ * or from a reservation's `orderId`; the product from the Inventory stream id. Events of streams
+ * outside those categories are none of the saga's business.
+ */
 const correlate = (event: EventEnvelope.RecordedEvent): Correlated => {
   const data = typeof event.data === "object" && event.data !== null && !Array.isArray(event.data) ? event.data : {}
   if (event.streamType === OrderAggregate.streamType) {
+    const orderId = OrderAggregate.orderIdOf(event.streamId)
+    if (Option.isNone(orderId)) return Option.none()
+    const key = orderId.value
     return Option.flatMap(decodeOrderEvent({ ...data, _tag: event.type }), (decoded): Correlated => {
       switch (decoded._tag) {
         case "OrderCreated":
           return Option.some({
-            key: event.streamId,
+            key,
             input: FulfilmentInput.cases.OrderPlaced.make({
-              orderId: event.streamId,
+              orderId: key,
               lines: linesOf(decoded.items),
               placedAt: event.metadata.occurredAt
             })
           })
         case "OrderConfirmed":
-          return Option.some({ key: event.streamId, input: FulfilmentInput.cases.OrderConfirmed.make({}) })
+          return Option.some({ key, input: FulfilmentInput.cases.OrderConfirmed.make({}) })
         case "OrderCancelled":
-          return Option.some({ key: event.streamId, input: FulfilmentInput.cases.OrderCancelled.make({}) })
+          return Option.some({ key, input: FulfilmentInput.cases.OrderCancelled.make({}) })
       }
     })
   }
+  if (event.streamType !== InventoryAggregate.streamType) return Option.none()
+  const productId = InventoryAggregate.productIdOf(event.streamId)
+  if (Option.isNone(productId)) return Option.none()
   return Option.flatMap(
     decodeInventoryEvent({ ...data, _tag: event.type }),
     (decoded): Correlated =>
       decoded._tag === "StockReserved"
         ? Option.some({
             key: decoded.orderId,
-            input: FulfilmentInput.cases.StockReserved.make({ productId: event.streamId })
+            input: FulfilmentInput.cases.StockReserved.make({ productId: productId.value })
           })
         : Option.none()
   )
@@ -198,6 +211,9 @@ export interface FulfilmentOptions {
 export const make = (options?: FulfilmentOptions) =>
   ProcessManager.make<FulfilmentInput, FulfilmentState, Command>({
     name: "Fulfilment",
+    // an instance's stream is `Fulfilment-<orderId>`: no client id can name it, since the
+    // aggregates' streams are `Order-...` and `Inventory-...`
+    category: "Fulfilment",
     streamTypes: [OrderAggregate.streamType, InventoryAggregate.streamType],
     inputs: FulfilmentInput,
     correlate,

@@ -1,10 +1,11 @@
 /**
  * The Inventory aggregate: the decider together with what it takes to store it. Its streams have
- * the type `Inventory` and are named by the product id.
+ * the type `Inventory` and are named `Inventory-<productId>` (its category, then the id).
  *
  * @since 0.2.0
  */
-import { Aggregate } from "@eventline/core"
+import { Aggregate, StreamName } from "@eventline/core"
+import type { Option } from "effect"
 import { InventoryCommand } from "./InventoryCommand.ts"
 import { InventoryDecider, InventoryState } from "./InventoryDecider.ts"
 import { InventoryEvent } from "./InventoryEvent.ts"
@@ -18,11 +19,37 @@ import { InventoryEvent } from "./InventoryEvent.ts"
 export const streamType = "Inventory"
 
 /**
+ * The category of its streams: a product's stock with the id `x` is the stream `Inventory-x` (`StreamName`),
+ * whatever `x` is, so no id a client picks names another aggregate's or the saga's stream.
+ *
+ * @category constants
+ * @since 0.3.0
+ */
+export const category = "Inventory"
+
+/**
+ * The stream of a product's stock: `Inventory-<productId>`.
+ *
+ * @category streams
+ * @since 0.3.0
+ */
+export const streamIdOf = (productId: string): string => StreamName.make(category, productId)
+
+/**
+ * The productId of one of these streams; none for a stream of another category.
+ *
+ * @category streams
+ * @since 0.3.0
+ */
+export const productIdOf = (streamId: string): Option.Option<string> => StreamName.idOf(category, streamId)
+
+/**
  * @category aggregates
  * @since 0.1.0
  */
 export const InventoryAggregate = Aggregate.make({
   streamType,
+  category,
   decider: InventoryDecider,
   commands: InventoryCommand,
   events: InventoryEvent,

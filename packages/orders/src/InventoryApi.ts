@@ -88,7 +88,7 @@ export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.
       .handle("restock", ({ params, payload, headers }) =>
         Commands.dispatch(InventoryCommand.Restock.make({ productId: params.productId, quantity: payload.quantity }), {
           ifMatch: headers["if-match"],
-          streamId: params.productId
+          streamId: InventoryAggregate.streamIdOf(params.productId)
         }).pipe(
           Effect.map((result) =>
             HttpApiSchema.withHeaders({
@@ -99,7 +99,10 @@ export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.
         )
       )
       .handle("get", ({ params }) =>
-        CommandHandler.load(InventoryAggregate.InventoryAggregate, params.productId).pipe(
+        CommandHandler.load(
+          InventoryAggregate.InventoryAggregate,
+          InventoryAggregate.streamIdOf(params.productId)
+        ).pipe(
           Effect.catchTag("InvalidEvent", () => Effect.succeed(undefined)),
           Effect.orDie,
           Effect.flatMap((loaded) =>

@@ -5,7 +5,7 @@
  * @since 0.2.0
  */
 import { Schema } from "effect"
-import { OrderId, ProductId } from "./Ids.ts"
+import { ProductId, RecordedId } from "./Ids.ts"
 
 /**
  * How many units a command restocks or reserves: an integer from 1 to 1 000 000.
@@ -23,8 +23,9 @@ export const Quantity = Schema.Int.check(
  */
 export const InventoryCommand = Schema.TaggedUnion({
   Restock: { productId: ProductId, quantity: Quantity },
-  Reserve: { productId: ProductId, orderId: OrderId, quantity: Quantity },
-  Release: { productId: ProductId, orderId: OrderId }
+  // sent by the saga for orders already placed: their ids follow the rule they were placed under
+  Reserve: { productId: RecordedId, orderId: RecordedId, quantity: Quantity },
+  Release: { productId: RecordedId, orderId: RecordedId }
 })
 
 /**

@@ -98,8 +98,9 @@ export const Reason = Schema.String.check(
  */
 export const OrderCommand = Schema.TaggedUnion({
   CreateOrder: { orderId: Ids.OrderId, customerId: Ids.CustomerId, items: OrderItems },
-  ConfirmOrder: { orderId: Ids.OrderId },
-  CancelOrder: { orderId: Ids.OrderId, reason: Reason }
+  // an existing order: the saga confirms and cancels orders placed under the older id rule too
+  ConfirmOrder: { orderId: Ids.RecordedId },
+  CancelOrder: { orderId: Ids.RecordedId, reason: Reason }
 })
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The Order service's own tables (the read model and the customer statistics), as versioned
  * migrations run by the same Migrator as Eventline's tables, in the store's schema
- * (`PgStoreConfig.schema`), tracked in `<schema>.orders_migrations`.
+ * (`PgStoreConfig.schema`), tracked in `<schema>.orders_migrations`; and the one-off rename of
+ * the service's streams into their categories (`0003_stream_categories`, 0.3.0).
  *
  * Each table is created with IF NOT EXISTS: releases before 0.2.0 created them when the layers
  * were built, and their databases must migrate cleanly.
@@ -18,6 +19,8 @@
 import { Migrations } from "@eventline/postgres"
 import { Effect, type Layer } from "effect"
 import { type Migrator, SqlClient, type SqlError } from "effect/sql"
+import * as InventoryAggregate from "./InventoryAggregate.ts"
+import * as OrderAggregate from "./OrderAggregate.ts"
 
 /**
  * The migrations over the tables of `schema`, by name. Append new ones; never change one that has
@@ -60,6 +63,25 @@ export const migrations = (
       order_id text PRIMARY KEY,
       customer_id text NOT NULL
     )`
+  }),
+  // 0.3.0: the aggregates' streams got categories (`Order-<orderId>`, `Inventory-<productId>`), so
+  // that no id a client picks names another aggregate's or the saga's stream (`Fulfilment-<orderId>`,
+  // unchanged). The read model keeps order ids; the statistics' owners are keyed by stream id.
+  // Upgrade with the old service stopped and the bus drained: messages published before carry the
+  // old stream ids (Kafka keys, envelopes), which the new consumers do not know.
+  "0003_stream_categories": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* Migrations.addCategories(schema, {
+      [OrderAggregate.streamType]: OrderAggregate.category,
+      [InventoryAggregate.streamType]: InventoryAggregate.category
+    })
+    const [owners] = yield* sql<{
+      found: boolean
+    }>`SELECT to_regclass(${`${schema}.customer_order_owners`}) IS NOT NULL AS found`
+    if (owners?.found === true) {
+      yield* sql`UPDATE ${sql(`${schema}.customer_order_owners`)}
+        SET order_id = ${`${OrderAggregate.category}-`} || order_id`
+    }
   })
 })
 

@@ -1,5 +1,6 @@
 /**
- * The Order read model: one row per order in `order_read_models`, kept by a transactional
+ * The Order read model: one row per order in `order_read_models` (keyed by the order id, the
+ * stream id `Order-<orderId>` without its category), kept by a transactional
  * subscription (the row change and the checkpoint commit together, so it is exactly once), and
  * the queries over it: by id, and lists by status or by customer with keyset pagination.
  *
@@ -14,12 +15,12 @@
  *
  * @since 0.1.0
  */
-import { Aggregate, Errors, type EventEnvelope, type Subscription } from "@eventline/core"
+import { Aggregate, Errors, EventEnvelope, type Subscription } from "@eventline/core"
 import { PgStoreConfig } from "@eventline/postgres"
-import { Context, Effect, Layer, type Option, Schema, SchemaTransformation } from "effect"
+import { Context, Effect, Layer, Option, Schema, SchemaTransformation } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
-import { CustomerId, OrderId } from "./Ids.ts"
-import { OrderAggregate } from "./OrderAggregate.ts"
+import { RecordedId } from "./Ids.ts"
+import { OrderAggregate, orderIdOf } from "./OrderAggregate.ts"
 
 /**
  * @category schemas
@@ -32,8 +33,9 @@ export const OrderStatus = Schema.Literals(["pending", "confirmed", "cancelled"]
  * @since 0.1.0
  */
 export const OrderView = Schema.Struct({
-  orderId: OrderId,
-  customerId: CustomerId,
+  // the read model holds orders placed under the older id rule too
+  orderId: RecordedId,
+  customerId: RecordedId,
   status: OrderStatus,
   /** Minor units (cents). */
   totalAmount: Schema.Int,
@@ -94,6 +96,19 @@ const table = Effect.gen(function* () {
   return { sql, table: sql(`${config.schema}.order_read_models`) }
 })
 
+/** The order id of an Order stream (`Order-<orderId>`); a stream outside the category is refused. */
+const orderIdOfStream = (recorded: EventEnvelope.RecordedEvent) =>
+  Option.match(orderIdOf(recorded.streamId), {
+    onNone: () =>
+      Effect.fail(
+        new Errors.InvalidEvent({
+          streamId: recorded.streamId,
+          reason: `stream '${recorded.streamId}' is not an Order stream ('Order-<orderId>'): run the migrations (OrderMigrations 0003)`
+        })
+      ),
+    onSome: Effect.succeed
+  })
+
 /**
  * Apply one Order event to the read model.
  *
@@ -104,23 +119,24 @@ export const apply = (recorded: EventEnvelope.RecordedEvent) =>
   Effect.gen(function* () {
     const { sql, table: orders } = yield* table
     const event = yield* Aggregate.decodeEvent(OrderAggregate, recorded)
+    const orderId = yield* orderIdOfStream(recorded)
     const at = recorded.metadata.occurredAt
     switch (event._tag) {
       case "OrderCreated":
         yield* sql`INSERT INTO ${orders} (id, customer_id, status, total_amount, item_count, created_at, updated_at, version)
-          VALUES (${recorded.streamId}, ${event.customerId}, 'pending', ${event.totalAmount}, ${event.items.length},
+          VALUES (${orderId}, ${event.customerId}, 'pending', ${event.totalAmount}, ${event.items.length},
             ${at}::timestamptz, ${at}::timestamptz, ${recorded.version})
           ON CONFLICT (id) DO NOTHING`
         return
       case "OrderConfirmed":
         yield* sql`UPDATE ${orders} SET status = 'confirmed', updated_at = ${event.confirmedAt}::timestamptz,
             version = ${recorded.version}
-          WHERE id = ${recorded.streamId} AND version < ${recorded.version}`
+          WHERE id = ${orderId} AND version < ${recorded.version}`
         return
       case "OrderCancelled":
         yield* sql`UPDATE ${orders} SET status = 'cancelled', updated_at = ${event.cancelledAt}::timestamptz,
             version = ${recorded.version}
-          WHERE id = ${recorded.streamId} AND version < ${recorded.version}`
+          WHERE id = ${orderId} AND version < ${recorded.version}`
         return
     }
   }).pipe(
@@ -164,15 +180,16 @@ const foldBatch = (batch: ReadonlyArray<EventEnvelope.RecordedEvent>) =>
     const deltas = new Map<string, OrderDelta>()
     for (const recorded of batch) {
       const event = yield* Aggregate.decodeEvent(OrderAggregate, recorded)
-      let delta = deltas.get(recorded.streamId)
+      const orderId = yield* orderIdOfStream(recorded)
+      let delta = deltas.get(orderId)
       if (delta === undefined) {
         delta = { created: undefined, change: undefined }
-        deltas.set(recorded.streamId, delta)
+        deltas.set(orderId, delta)
       }
       if (event._tag === "OrderCreated") {
         const at = recorded.metadata.occurredAt
         delta.created ??= {
-          id: recorded.streamId,
+          id: orderId,
           customer_id: event.customerId,
           status: "pending",
           total_amount: event.totalAmount,
@@ -274,7 +291,13 @@ export interface Page {
   readonly nextCursor: string | undefined
 }
 
-const Position = Schema.Struct({ createdAt: Schema.String, id: Schema.String })
+/**
+ * Where a page ends: the last item's creation time and id. Both fields are checked here, so that a
+ * cursor that decodes but does not name a position (`{"createdAt":"x"}`, an id with a NUL) is an
+ * `InvalidCursor` (400), not a query the database refuses (500). The id is any id the read model
+ * may hold (up to 200 characters: orders placed before ids were limited to 100).
+ */
+const Position = Schema.Struct({ createdAt: EventEnvelope.Timestamp, id: EventEnvelope.StreamId })
 
 /** An opaque cursor: the position of the last item of a page, as base64url-encoded JSON. */
 const Cursor = Schema.StringFromBase64Url.pipe(Schema.decodeTo(Schema.fromJsonString(Position)))

@@ -144,7 +144,7 @@ export class Group extends HttpApiGroup.make("orders")
       error: Problem.queryErrors
     }).annotate(
       OpenApi.Description,
-      "Order statistics per customer, kept by a consumer of the order-events topic (Kafka, or the in-process bus): eventually consistent."
+      "Order statistics per customer, kept by a consumer of the order-events topic (Kafka, or the store-backed embedded bus): eventually consistent."
     )
   )
   // commands: JSON bodies within the limit, Idempotency-Key, problem+json (the last declared runs outermost)
@@ -203,7 +203,7 @@ export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.
             })
             const result = yield* Commands.dispatch(command, {
               ifMatch: headers["if-match"],
-              streamId: orderId,
+              streamId: OrderAggregate.streamIdOf(orderId),
               rejection: orderRejection
             })
             return HttpApiSchema.withHeaders({
@@ -215,14 +215,14 @@ export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.
         .handle("confirm", ({ params, headers }) =>
           Commands.dispatch(OrderCommand.cases.ConfirmOrder.make({ orderId: params.orderId }), {
             ifMatch: headers["if-match"],
-            streamId: params.orderId,
+            streamId: OrderAggregate.streamIdOf(params.orderId),
             rejection: orderRejection
           }).pipe(Effect.map((result) => accepted(params.orderId, result.version)))
         )
         .handle("cancel", ({ params, payload, headers }) =>
           Commands.dispatch(OrderCommand.cases.CancelOrder.make({ orderId: params.orderId, reason: payload.reason }), {
             ifMatch: headers["if-match"],
-            streamId: params.orderId,
+            streamId: OrderAggregate.streamIdOf(params.orderId),
             rejection: orderRejection
           }).pipe(Effect.map((result) => accepted(params.orderId, result.version)))
         )
@@ -238,9 +238,9 @@ export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.
                 return yield* Problem.respond(
                   {
                     type: Problem.types.unavailable,
-                    title: "The read model has not caught up",
+                    title: "Timed out waiting for the read model",
                     status: 503,
-                    detail: `the read model did not catch up with the commands accepted so far within ${Duration.format(readYourWrites.timeout)} (the ?consistent=true timeout): retry after ${retryAfterSeconds} s`
+                    detail: `?consistent=true timed out after ${Duration.format(readYourWrites.timeout)}: the read model has not caught up with the commands accepted so far, so order '${params.orderId}' cannot be answered as current (neither found nor not found); retry after ${retryAfterSeconds} s`
                   },
                   { "retry-after": String(retryAfterSeconds) }
                 )
@@ -283,7 +283,7 @@ export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.
         )
         .handle("events", ({ params }) =>
           Effect.gen(function* () {
-            const events = yield* store.readStream(params.orderId).pipe(
+            const events = yield* store.readStream(OrderAggregate.streamIdOf(params.orderId)).pipe(
               Stream.runCollect,
               Effect.catchTag("StreamNotFound", () => Effect.succeed([])),
               Effect.orDie

@@ -269,7 +269,7 @@ describe("Order properties", () => {
           const now = new Date(yield* Clock.currentTimeMillis).toISOString()
           const entry = model.get(command.orderId) ?? { state: decider.initialState, events: [] }
           model.set(command.orderId, entry)
-          const version = yield* store.streamVersion(command.orderId)
+          const version = yield* store.streamVersion(OrderAggregate.streamIdOf(command.orderId))
           assert.strictEqual(version, entry.events.length, `the version of ${command.orderId}`)
 
           const expected = decider.decide(command, entry.state, { now })
@@ -282,20 +282,32 @@ describe("Order properties", () => {
             if (Result.isSuccess(outcome)) return assert.fail(`${command._tag} was accepted by the bus, not the model`)
             const error = outcome.failure
             if (error._tag !== "DecisionRejected") return assert.fail(`expected DecisionRejected: ${error.message}`)
-            assert.strictEqual(error.streamId, command.orderId, "the rejection names the order's stream")
+            assert.strictEqual(
+              error.streamId,
+              OrderAggregate.streamIdOf(command.orderId),
+              "the rejection names the order's stream"
+            )
             assert.strictEqual(error.commandType, command._tag)
             assertEqual(
               plain(error.rejection),
               plain(expected.failure),
               `the rejection of ${command._tag} through the bus`
             )
-            assert.strictEqual(yield* store.streamVersion(command.orderId), version, "a rejection appends nothing")
+            assert.strictEqual(
+              yield* store.streamVersion(OrderAggregate.streamIdOf(command.orderId)),
+              version,
+              "a rejection appends nothing"
+            )
             continue
           }
 
           if (Result.isFailure(outcome)) return assert.fail(`${command._tag} failed: ${outcome.failure.message}`)
           const result = outcome.success
-          assert.strictEqual(result.streamId, command.orderId, "the stream is named by the order id")
+          assert.strictEqual(
+            result.streamId,
+            `Order-${command.orderId}`,
+            "the stream is the order id in the Order category"
+          )
           assert.strictEqual(result.version, version + expected.success.length)
           assertEqual(
             result.events.map((event) => [event.version, event.streamType, event.type, event.schemaVersion]),
@@ -311,11 +323,11 @@ describe("Order properties", () => {
         }
 
         for (const [orderId, entry] of model) {
-          const loaded = yield* CommandHandler.load(OrderAggregate.OrderAggregate, orderId)
+          const loaded = yield* CommandHandler.load(OrderAggregate.OrderAggregate, OrderAggregate.streamIdOf(orderId))
           assert.strictEqual(loaded.version, entry.events.length)
           assertEqual(loaded.state, entry.state, `the state of ${orderId} loaded from the store`)
           assertEqual(entry.state, Decider.fold(decider, entry.events), `the model state of ${orderId}`)
-          const stream = yield* Stream.runCollect(store.readStream(orderId)).pipe(
+          const stream = yield* Stream.runCollect(store.readStream(OrderAggregate.streamIdOf(orderId))).pipe(
             Effect.catchTag("StreamNotFound", () => Effect.succeed([])),
             Effect.map((events) => Array.from(events))
           )

@@ -183,7 +183,7 @@ layer(
         yield* bus.dispatch(OrderCommand.OrderCommand.cases.CancelOrder.make({ orderId: "crash-b", reason: "late" }))
         const store = yield* EventStore.EventStore
         const log = yield* Stream.runCollect(store.readAll({ streamTypes: ["Order"] }))
-        const poison = log.find((event) => event.streamId === "crash-b" && event.type === "OrderConfirmed")
+        const poison = log.find((event) => event.streamId === "Order-crash-b" && event.type === "OrderConfirmed")
         const isPoison = (event: EventEnvelope.RecordedEvent) => event.eventId === poison?.eventId
         const batches: Array<number> = []
         const readModel = OrderReadModel.subscription("crash-mid-batch")
@@ -221,7 +221,7 @@ layer(
         const parked = yield* handle.deadLetters("parked")
         assert.deepStrictEqual(
           parked.map((letter) => letter.eventId),
-          log.filter((event) => event.streamId === "crash-b" && event.version >= 2).map((event) => event.eventId)
+          log.filter((event) => event.streamId === "Order-crash-b" && event.version >= 2).map((event) => event.eventId)
         )
         const checkpoint = Option.getOrUndefined(yield* handle.checkpoint)
         assert.deepStrictEqual(checkpoint, log[log.length - 1]?.position)

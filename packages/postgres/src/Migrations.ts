@@ -118,6 +118,64 @@ const migrations = (schema: string) => ({
   })
 })
 
+/**
+ * A migration step for stores written before an aggregate had a category (`Aggregate.category`,
+ * `StreamName`): every stream of the given stream types gets its category in front of its id,
+ * `<id>` becoming `<category>-<id>`, in every table of the store that names streams (streams,
+ * events, snapshots, dead letters). Checkpoints hold positions, not stream ids, and stay valid.
+ *
+ * Run it inside an application's migration (`layerFor`), which is one transaction: a store is
+ * either wholly renamed or not at all. Stop the writers of these streams first (an old process
+ * would go on writing the old ids). Tables that do not exist in `schema` are skipped. A new id
+ * that is already taken fails the migration (a unique violation) and changes nothing.
+ *
+ * @example
+ * ```ts
+ * import { Migrations } from "@eventline/postgres"
+ *
+ * const ShopMigrations = Migrations.layerFor("shop", (schema) => ({
+ *   "0002_stream_categories": Migrations.addCategories(schema, { Cart: "Cart" })
+ * }))
+ * ```
+ *
+ * @category migrations
+ * @since 0.3.0
+ */
+export const addCategories = (
+  schema: string,
+  categories: Readonly<Record<string, string>>
+): Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const types = Object.keys(categories)
+    if (types.length === 0) return
+    const mapping = JSON.stringify(categories)
+    const exists = (table: string) =>
+      Effect.map(
+        sql<{ found: boolean }>`SELECT to_regclass(${`${schema}.${table}`}) IS NOT NULL AS found`,
+        (rows) => rows[0]?.found === true
+      )
+    // two steps, so that no intermediate name collides: first a prefix no id can have (ids never
+    // contain control characters), then the final name; unique checks run per row in PostgreSQL
+    const rename = (table: string) =>
+      Effect.gen(function* () {
+        if (!(yield* exists(table))) return
+        const t = sql(`${schema}.${table}`)
+        yield* sql`UPDATE ${t} SET stream_id = chr(1) || (${mapping}::jsonb ->> stream_type) || '-' || stream_id
+          WHERE stream_type IN ${sql.in(types)}`
+        yield* sql`UPDATE ${t} SET stream_id = substr(stream_id, 2) WHERE stream_id LIKE chr(1) || '%'`
+      })
+    yield* rename("streams")
+    yield* rename("events")
+    yield* rename("snapshots")
+    if ((yield* exists("dead_letters")) && (yield* exists("events"))) {
+      // a dead letter names its event's stream: take the event's new one
+      yield* sql`UPDATE ${sql(`${schema}.dead_letters`)} d SET stream_id = e.stream_id
+        FROM ${sql(`${schema}.events`)} e
+        WHERE e.event_id = d.event_id AND e.stream_type IN ${sql.in(types)} AND d.stream_id <> e.stream_id`
+    }
+  })
+
 /** Create the schema if missing, then run `migrations` tracked in `<schema>.<table>`. */
 const migrateInto = (
   table: string,
