@@ -8,7 +8,7 @@
  * @since 0.2.0
  */
 import { Schema } from "effect"
-import { OrderId } from "./Ids.ts"
+import { RecordedId } from "./Ids.ts"
 
 /**
  * @category schemas
@@ -16,8 +16,8 @@ import { OrderId } from "./Ids.ts"
  */
 export const InventoryEvent = Schema.TaggedUnion({
   StockRestocked: { quantity: Schema.Int },
-  StockReserved: { orderId: OrderId, quantity: Schema.Int },
-  StockReleased: { orderId: OrderId, quantity: Schema.Int }
+  StockReserved: { orderId: RecordedId, quantity: Schema.Int },
+  StockReleased: { orderId: RecordedId, quantity: Schema.Int }
 })
 
 /**

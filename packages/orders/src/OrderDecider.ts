@@ -14,7 +14,7 @@
  */
 import { Decider } from "@eventline/core"
 import { Schema } from "effect"
-import { OrderId } from "./Ids.ts"
+import { RecordedId } from "./Ids.ts"
 import type { OrderCommand } from "./OrderCommand.ts"
 import { type OrderEvent, OrderLine } from "./OrderEvent.ts"
 
@@ -66,7 +66,7 @@ export const initialState: OrderState = { status: "None", customerId: "", items:
  * @since 0.1.0
  */
 export class OrderAlreadyExists extends Schema.TaggedError<OrderAlreadyExists>()("OrderAlreadyExists", {
-  orderId: OrderId
+  orderId: RecordedId
 }) {
   override get message(): string {
     return `order '${this.orderId}' already exists`
@@ -78,7 +78,7 @@ export class OrderAlreadyExists extends Schema.TaggedError<OrderAlreadyExists>()
  * @since 0.1.0
  */
 export class OrderNotFound extends Schema.TaggedError<OrderNotFound>()("OrderNotFound", {
-  orderId: OrderId
+  orderId: RecordedId
 }) {
   override get message(): string {
     return `order '${this.orderId}' does not exist`
@@ -90,7 +90,7 @@ export class OrderNotFound extends Schema.TaggedError<OrderNotFound>()("OrderNot
  * @since 0.1.0
  */
 export class OrderNotPending extends Schema.TaggedError<OrderNotPending>()("OrderNotPending", {
-  orderId: OrderId,
+  orderId: RecordedId,
   status: OrderStatus
 }) {
   override get message(): string {
@@ -103,7 +103,7 @@ export class OrderNotPending extends Schema.TaggedError<OrderNotPending>()("Orde
  * @since 0.1.0
  */
 export class OrderAlreadyCancelled extends Schema.TaggedError<OrderAlreadyCancelled>()("OrderAlreadyCancelled", {
-  orderId: OrderId
+  orderId: RecordedId
 }) {
   override get message(): string {
     return `order '${this.orderId}' is already cancelled`

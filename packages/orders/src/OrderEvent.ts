@@ -1,9 +1,11 @@
 /**
  * The events of the Order aggregate: the facts an order's stream records.
  *
- * The order id is not repeated in the events: it is the id of the stream they are stored in, and
- * every consumer receives it with the envelope (`RecordedEvent.streamId`, the Kafka key). A copy
- * in the data could only ever disagree with it.
+ * The order id is not repeated in the events: the stream they are stored in is `Order-<orderId>`
+ * (`OrderAggregate.streamIdOf` / `orderIdOf`), and every consumer receives it with the envelope
+ * (`RecordedEvent.streamId`, the Kafka key). A copy in the data could only ever disagree with it.
+ * Ids in events take `Ids.RecordedId`, the rule they were written under, not the stricter one
+ * for new ids.
  *
  * The event schemas check what must hold of any stored order (ids, integers, timestamps) but not
  * the business limits of `OrderCommand` (at most 100 items, prices up to 1 000 000.00, reasons up
@@ -14,7 +16,7 @@
  */
 import { EventEnvelope } from "@eventline/core"
 import { Schema } from "effect"
-import { CustomerId, ProductId } from "./Ids.ts"
+import { RecordedId } from "./Ids.ts"
 
 /**
  * A line of a created order, as stored.
@@ -23,7 +25,7 @@ import { CustomerId, ProductId } from "./Ids.ts"
  * @since 0.1.0
  */
 export const OrderLine = Schema.Struct({
-  productId: ProductId,
+  productId: RecordedId,
   quantity: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
   /** Minor units (cents). */
   price: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
@@ -41,7 +43,7 @@ export type OrderLine = typeof OrderLine.Type
  */
 export const OrderEvent = Schema.TaggedUnion({
   OrderCreated: {
-    customerId: CustomerId,
+    customerId: RecordedId,
     items: Schema.Array(OrderLine).check(Schema.isMinLength(1)),
     /** The sum of price × quantity over the items, in minor units (cents). */
     totalAmount: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
