@@ -33,7 +33,7 @@ const seed = Effect.gen(function* () {
     Array.from({ length: total / 2 }, (_, i) => i),
     (i) =>
       store.append(
-        `seed-${i}`,
+        OrderAggregate.streamIdOf(`seed-${i}`),
         ExpectedVersion.NoStream,
         [
           {

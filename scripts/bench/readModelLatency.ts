@@ -100,7 +100,7 @@ const run = (
         const at = started + (i * 1000) / rate
         const wait = at - performance.now()
         if (wait > 1) yield* Effect.sleep(`${Math.floor(wait)} millis`)
-        const streamId = `${prefix}-${i}`
+        const streamId = OrderAggregate.streamIdOf(`${prefix}-${i}`)
         tracker.scheduled.set(streamId, at)
         appends.push(
           yield* Effect.forkChild(

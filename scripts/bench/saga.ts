@@ -36,7 +36,7 @@ const seed = Effect.gen(function* () {
     Array.from({ length: orders }, (_, i) => i),
     (i) =>
       store.append(
-        `o-${i}`,
+        OrderAggregate.streamIdOf(`o-${i}`),
         ExpectedVersion.NoStream,
         [
           {
