@@ -3,7 +3,9 @@
  * `GET /health/ready` runs every check (each bounded by a timeout) and answers 200 with their
  * results, or 503 (problem+json with `checks`) naming each failing one: the store unreachable or
  * not migrated (`PgHealth.store` in @eventline/postgres), a projection lagging, a broker down, the
- * service shutting down. A check is any `{ name, run }`, so adapters provide theirs without
+ * service shutting down. A check that passes with a problem to report (an appending transaction
+ * held open, `PgHealth.appendsHeldOpen`) is "degraded": still 200, with `status: "degraded"` and
+ * the check's detail. A check is any `{ name, run }`, so adapters provide theirs without
  * depending on this package.
  *
  * @since 0.1.0
@@ -20,7 +22,7 @@ import * as Shutdown from "./Shutdown.ts"
  */
 export const CheckResult = Schema.Struct({
   name: Schema.String,
-  status: Schema.Literals(["up", "down"]),
+  status: Schema.Literals(["up", "degraded", "down"]),
   detail: Schema.optionalKey(Schema.String)
 })
 
@@ -34,7 +36,11 @@ export type CheckResult = typeof CheckResult.Type
  * @category schemas
  * @since 0.1.0
  */
-export const Report = Schema.Struct({ status: Schema.Literal("ready"), checks: Schema.Array(CheckResult) })
+export const Report = Schema.Struct({
+  /** "degraded" (since 0.3.0): every check passed, some reported a problem. */
+  status: Schema.Literals(["ready", "degraded"]),
+  checks: Schema.Array(CheckResult)
+})
 
 /**
  * 503 from readiness: the problem, with every check's result.
@@ -61,19 +67,40 @@ export class Group extends HttpApiGroup.make("health")
     HttpApiEndpoint.get("ready", "/health/ready", {
       success: Report,
       error: NotReady.pipe(HttpApiSchema.asJson({ contentType: Problem.contentType }))
-    }).annotate(OpenApi.Description, "200 when every check passes, else 503 naming the failing ones.")
+    }).annotate(
+      OpenApi.Description,
+      '200 when every check passes (status "degraded" when some report a problem), else 503 naming the failing ones.'
+    )
   )
   .annotate(OpenApi.Title, "Health") {}
 
 /**
- * One readiness check: it fails with the reason it is not ready.
+ * What a check that passed returns to report a problem: readiness stays 200, the check shows as
+ * "degraded" with this detail.
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface Degraded {
+  readonly degraded: string
+}
+
+const isDegraded = (outcome: unknown): outcome is Degraded =>
+  typeof outcome === "object" &&
+  outcome !== null &&
+  "degraded" in outcome &&
+  typeof (outcome as { readonly degraded: unknown }).degraded === "string"
+
+/**
+ * One readiness check: it fails with the reason it is not ready, or succeeds with `Degraded`.
  *
  * @category models
  * @since 0.1.0
  */
 export interface Check {
   readonly name: string
-  readonly run: Effect.Effect<void, string>
+  // biome-ignore lint/suspicious/noConfusingVoidType: checks that only pass or fail return Effect<void>
+  readonly run: Effect.Effect<void | Degraded, string>
 }
 
 /**
@@ -115,7 +142,11 @@ export const ready = (timeout: Duration.Input = "2 seconds") =>
             orElse: () => Effect.fail(`no answer within ${Duration.format(Duration.fromInputUnsafe(timeout))}`)
           }),
           Effect.match({
-            onSuccess: () => ({ name: check.name, status: "up" as const }),
+            // a check typed as returning void may hand back any value: only a Degraded counts
+            onSuccess: (outcome): CheckResult =>
+              isDegraded(outcome)
+                ? { name: check.name, status: "degraded", detail: outcome.degraded }
+                : { name: check.name, status: "up" },
             onFailure: (detail) => ({ name: check.name, status: "down" as const, detail })
           })
         ),
@@ -131,7 +162,8 @@ export const ready = (timeout: Duration.Input = "2 seconds") =>
         checks: results
       })
     }
-    return { status: "ready" as const, checks: results }
+    const degraded = results.some((result) => result.status === "degraded")
+    return { status: degraded ? ("degraded" as const) : ("ready" as const), checks: results }
   })
 
 /**

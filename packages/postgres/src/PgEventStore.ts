@@ -16,10 +16,20 @@
  * one query (`StreamNotFound` when there is no row).
  *
  * The global log (internal/readSql.ts) is read in (transaction_id, global_position) order, only
- * below the oldest transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): an
- * event whose transaction commits late can never be skipped by a reader that already moved past
- * it. `transaction_id` is a log-order label, at least the writer's xid and at least the label of
- * the stream's previous append, so every stream appears in the log in version order.
+ * below a horizon that open appends hold back: an event whose transaction commits late can never
+ * be skipped by a reader that already moved past it. Every append holds an advisory lock of the
+ * store in shared mode until its transaction ends, and the horizon is bounded by the xids of that
+ * lock's holders, so a transaction that never appends (in this database or another) delays no
+ * reader. `transaction_id` is a log-order label, at least the writer's xid and at least the label
+ * of the stream's previous append, so every stream appears in the log in version order.
+ *
+ * Inside a transaction (`sql.withTransaction`, a unit of work) the first append of each
+ * transaction level takes that lock in a statement of its own (one more round trip), so that the
+ * append's snapshot is taken after the lock is held (internal/appendSql.ts explains why). An
+ * append inside a transaction opened some other way (a raw `BEGIN`) should be preceded by
+ * {@link lockForAppend}. Under REPEATABLE READ or SERIALIZABLE, append before any other write of
+ * the transaction: a transaction there that writes first, then appends, may commit events that a
+ * reader which ran in between has already passed.
  *
  * @since 0.1.0
  */
@@ -85,6 +95,22 @@ export const make = Effect.gen(function* () {
     notifyChannel: config.notifyChannel,
     notify: notifyInTransaction
   })
+  const lockText = AppendSql.lockStatement(config.schema)
+  // transaction levels (savepoints are levels too) whose statements already run under the lock
+  const lockedLevels = new WeakSet<object>()
+  /** Inside a transaction, holds the append lock before the append's statement starts. */
+  const lockInTransaction: Effect.Effect<void, Errors.InfrastructureError> = Effect.flatMap(
+    Effect.serviceOption(sql.transactionService),
+    (level) =>
+      Option.isNone(level) || lockedLevels.has(level.value)
+        ? Effect.void
+        : sql
+            .unsafe(lockText)
+            .raw.pipe(
+              Effect.andThen(Effect.sync(() => lockedLevels.add(level.value))),
+              Effect.mapError(Errors.infrastructure("append"))
+            )
+  )
 
   /** The earlier append these ids belong to (a retry), none, or a misuse of the ids. */
   const findEarlierAppend = Effect.fnUntraced(function* (
@@ -193,6 +219,7 @@ export const make = Effect.gen(function* () {
     const serialized = yield* EventStore.validateAppend(streamId, events, options)
     const callerGaveIds = events.some((event) => event.eventId !== undefined)
     const withIds = yield* EventStore.withEventIds(events)
+    yield* lockInTransaction
     const result = yield* appendOnce(streamId, expected, options, withIds, serialized, callerGaveIds)
     // announcements wait for the commit of any transaction the append runs in
     if (Option.isSome(signal) || notifyMode === "after-commit") {
@@ -272,6 +299,20 @@ export const make = Effect.gen(function* () {
     lastCommittedPosition: reads.lastCommittedPosition,
     countAfter: reads.countAfter
   })
+})
+
+/**
+ * Takes the store's append lock (shared, until the transaction ends) on the connection in context.
+ * Needed only before appending inside a transaction that was not opened with `sql.withTransaction`
+ * (which the store recognises), when that transaction may have written before its first append.
+ *
+ * @category locking
+ * @since 0.3.0
+ */
+export const lockForAppend: Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const config = yield* PgStoreConfig
+  yield* sql.unsafe(AppendSql.lockStatement(config.schema)).raw
 })
 
 /**

@@ -31,8 +31,8 @@ const StoreWithSql = Layer.unwrap(
 
 /**
  * Each stream's versions in the order the global log (of these stream types) hands them out, once
- * all `events` are visible: the log stops below the oldest transaction running on the server,
- * which may be anyone's (the server is shared), so the tail can show up a little after the commit.
+ * all `events` are visible: the log stops below the oldest append still open, so the tail can show
+ * up a little after the commit.
  */
 const versionsInLogOrder = (streamTypes: ReadonlyArray<string>, events: number) =>
   Effect.gen(function* () {

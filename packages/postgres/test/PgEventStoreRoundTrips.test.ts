@@ -1,6 +1,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { type EventEnvelope, EventStore, ExpectedVersion, Uuid } from "@eventline/core"
 import { Effect, Layer, Stream } from "effect"
+import { SqlClient } from "effect/sql"
 import * as Statement from "effect/sql/Statement"
 import { Migrations, PgEventStore, PgliteClient } from "../src/index.ts"
 import { databaseUrl, freshDatabase, postgresAvailable } from "./utils.ts"
@@ -26,7 +27,7 @@ const counted = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   })
 
 /** What a command handler does per command: load the stream, append; one statement each. */
-const roundTrips = (name: string, store: Layer.Layer<EventStore.EventStore>) =>
+const roundTrips = (name: string, store: Layer.Layer<EventStore.EventStore | SqlClient.SqlClient>) =>
   layer(store, { excludeTestServices: true, timeout: "60 seconds" })(`round trips on ${name}`, (it) => {
     it.effect("an append is one statement, with or without the caller's event ids, for any number of events", () =>
       Effect.gen(function* () {
@@ -50,6 +51,29 @@ const roundTrips = (name: string, store: Layer.Layer<EventStore.EventStore>) =>
         assert.deepStrictEqual(retry.result.events, first.result.events)
         assert.strictEqual(yield* store.streamVersion("rt-2"), 2)
       })
+    )
+
+    it.effect(
+      "inside a transaction the first append also takes the append lock (one statement more), later ones do not",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const sql = yield* SqlClient.SqlClient
+          const inTransaction = yield* counted(
+            sql.withTransaction(
+              Effect.gen(function* () {
+                const first = yield* counted(
+                  store.append("rt-4", ExpectedVersion.NoStream, [event(1)], { streamType: "T" })
+                )
+                const second = yield* counted(
+                  store.append("rt-5", ExpectedVersion.NoStream, [event(1)], { streamType: "T" })
+                )
+                return [first.statements, second.statements]
+              })
+            )
+          )
+          assert.deepStrictEqual(inTransaction.result, [2, 1])
+        })
     )
 
     it.effect("loading a stream of one page is one statement; a missing stream is one statement too", () =>
@@ -85,9 +109,12 @@ const roundTrips = (name: string, store: Layer.Layer<EventStore.EventStore>) =>
 describe("PgEventStore round trips", () => {
   roundTrips(
     "PGlite",
-    PgEventStore.layer.pipe(Layer.provide(Migrations.layer.pipe(Layer.provideMerge(PgliteClient.layer()))), Layer.orDie)
+    PgEventStore.layer.pipe(
+      Layer.provideMerge(Migrations.layer.pipe(Layer.provideMerge(PgliteClient.layer()))),
+      Layer.orDie
+    )
   )
   describe.skipIf(!postgresAvailable())("PostgreSQL", () => {
-    roundTrips("PostgreSQL", PgEventStore.layer.pipe(Layer.provide(freshDatabase(databaseUrl ?? "")), Layer.orDie))
+    roundTrips("PostgreSQL", PgEventStore.layer.pipe(Layer.provideMerge(freshDatabase(databaseUrl ?? "")), Layer.orDie))
   })
 })

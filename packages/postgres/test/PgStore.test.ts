@@ -130,8 +130,8 @@ describe.skipIf(!TestEnvironment.isAvailable("PostgreSQL", databaseUrl, "set DAT
             streamTypes: ["Solo"],
             handle: () => Ref.update(handled, (n) => n + 1)
           })
-          // other test files may hold transactions open (the xmin horizon is cluster-wide), so
-          // visibility can take a while; the NOTIFY does not wait for it
+          // visibility can lag the commit a little (an append of another fiber still open);
+          // the NOTIFY does not wait for it
           const reaches = (count: number) =>
             Ref.get(handled).pipe(
               Effect.repeat({ until: (n) => n >= count, schedule: Schedule.spaced("20 millis") }),

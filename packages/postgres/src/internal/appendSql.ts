@@ -6,22 +6,31 @@
  * Row locks serialise writers to one stream, so two appends with the same expectation can never
  * both pass; the loser sees zero rows.
  *
- * Log order. The global log is read in (transaction_id, global_position) order, only below the
- * oldest running transaction (readSql.ts). `events.transaction_id` is not the writer's xid but a
- * label: `greatest(pg_current_xact_id(), streams.last_transaction_id)`, computed in the statement
- * that bumps the stream's row and stored back there. That statement runs under the row lock, and
- * READ COMMITTED evaluates it on the latest row version once the lock is granted, so an append's
- * label is >= the label of the stream's previous append; equal labels are ordered by
- * global_position, which an append draws after the previous one committed. So each stream's events
- * appear in the log in version order, even when the writer got its xid before an append that
- * committed earlier (a unit of work that wrote something else first): the raw xid would put it
- * first. No advisory lock is needed to make a waiter's xid the larger one (an earlier version took
- * one per stream): the order no longer depends on when a writer got its xid.
- * Gap safety is kept: a row's label is >= its writer's xid, so while the writer runs the horizon
- * (<= its xid) stays at or below the label and no reader moves past the row before it commits.
- * Once the horizon is above a label L, every transaction with an xid <= L has ended and any later
- * one gets an xid, hence a label, > L: no row with a label <= L can still appear. Rows with equal
- * labels are ordered by global_position, which follows insertion order.
+ * Log order. The global log is read in (transaction_id, global_position) order, only below a
+ * horizon that open appends hold back (readSql.ts). `events.transaction_id` is not the writer's
+ * xid but a label: `greatest(pg_current_xact_id(), streams.last_transaction_id, clock)`, computed
+ * in the statement that bumps the stream's row and stored back there. That statement runs under
+ * the row lock, and READ COMMITTED evaluates it on the latest row version once the lock is
+ * granted, so an append's label is >= the label of the stream's previous append; equal labels are
+ * ordered by global_position, which an append draws after the previous one committed. So each
+ * stream's events appear in the log in version order, even when the writer got its xid before an
+ * append that committed earlier (a unit of work that wrote something else first).
+ *
+ * The horizon. Every append holds the store's advisory lock (`appendLock`) in SHARED mode until
+ * its transaction ends (appenders never wait for each other; the lock is per database and per
+ * schema), taken in the statement's `guard` before anything is written, so before the statement
+ * assigns an xid. A reader bounds the log by the xids of that lock's holders (readSql.ts): a
+ * transaction that never appends, in this database or any other, cannot hold readers back.
+ * `clock` is `pg_snapshot_xmax(statement snapshot) - 1`, the newest transaction completed when the
+ * statement started: it keeps the label of a transaction that got its xid before taking the lock
+ * (wrote something else first) at or above the horizon of any reader that ran before it took the
+ * lock. That needs the statement's snapshot to be taken after the lock is held: inside a
+ * transaction the store takes the lock in a statement of its own before the first append of each
+ * transaction level (PgEventStore.ts); outside one the xid is assigned after the lock, so the xid
+ * alone is recent enough. Under REPEATABLE READ the snapshot is the transaction's first: a
+ * transaction that writes before its first append there is not covered (documented limit).
+ * Minus one, not xmax itself: a committed label must end up below the xmax of later snapshots,
+ * or it would wait for some newer transaction to complete.
  *
  * The text depends only on the kind of expectation and on two switches, never on the events: it
  * is built once per shape and the driver keeps it prepared, so an append costs a Bind/Execute and
@@ -52,15 +61,37 @@ export interface AppendRequest {
   readonly checkIds: boolean
 }
 
+/**
+ * The advisory lock every append holds in shared mode, as `pg_advisory_xact_lock_shared(classid,
+ * objid)` (pg_locks shows it with objsubid 2): a constant and a hash of the schema, so stores in
+ * other schemas of the database do not hold each other's readers back.
+ */
+export const appendLock = (schema: string): { readonly classid: number; readonly objid: number } => {
+  // FNV-1a, 31 bits: pg_locks shows the keys as oid, a non-negative int4 reads the same in both
+  let hash = 0x811c9dc5
+  for (const byte of new TextEncoder().encode(schema)) hash = Math.imul(hash ^ byte, 0x01000193)
+  return { classid: 0x45564c4e, objid: (hash >>> 0) & 0x7fffffff }
+}
+
+/** The statement that takes the append lock ahead of a transaction's first append (see the module comment). */
+export const lockStatement = (schema: string): string => {
+  const { classid, objid } = appendLock(schema)
+  return `SELECT pg_advisory_xact_lock_shared(${classid}, ${objid})`
+}
+
+/** The newest transaction completed when the statement's snapshot was taken (xid8 has no arithmetic). */
+const clock = "(pg_snapshot_xmax(pg_current_snapshot())::text::bigint - 1)::text::xid8"
+
 // $1 stream id, $2 stream type, $3 event count, $4..$8 event ids, types, schema versions, data,
 // metadata, $9 the expected version (Exact only: PostgreSQL refuses a parameter it cannot type).
 // Each returns the bumped version and the append's log-order label (see the module comment).
 const bumpStream = (streamsTable: string, kind: ExpectedVersion.ExpectedVersion["_tag"] | "New"): string => {
-  const label = "greatest(pg_current_xact_id(), s.last_transaction_id)"
+  const label = `greatest(pg_current_xact_id(), s.last_transaction_id, ${clock})`
+  const first = `greatest(pg_current_xact_id(), ${clock})`
   switch (kind) {
     case "Any":
       return `INSERT INTO ${streamsTable} AS s (stream_id, stream_type, version, last_transaction_id)
-        SELECT $1::text, $2::text, $3::int, pg_current_xact_id() FROM guard
+        SELECT $1::text, $2::text, $3::int, ${first} FROM guard
         ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, last_transaction_id = ${label},
           updated_at = now()
         WHERE s.stream_type = EXCLUDED.stream_type
@@ -68,7 +99,7 @@ const bumpStream = (streamsTable: string, kind: ExpectedVersion.ExpectedVersion[
     case "New":
     case "NoStream":
       return `INSERT INTO ${streamsTable} (stream_id, stream_type, version, last_transaction_id)
-        SELECT $1::text, $2::text, $3::int, pg_current_xact_id() FROM guard
+        SELECT $1::text, $2::text, $3::int, ${first} FROM guard
         ON CONFLICT (stream_id) DO NOTHING
         RETURNING version, last_transaction_id`
     case "StreamExists":
@@ -89,6 +120,7 @@ export const make = Effect.fnUntraced(function* (options: {
   readonly notify: boolean
 }) {
   const sql = yield* SqlClient.SqlClient
+  const key = appendLock(options.schema)
   const quote = (name: string) => `"${name.replaceAll('"', '""')}"`
   // names go in after the whitespace is collapsed (they may hold spaces of their own)
   const streamsTable = "\u0001schema.streams"
@@ -101,9 +133,11 @@ export const make = Effect.fnUntraced(function* (options: {
       .replaceAll("\u0001channel", `'${options.notifyChannel.replaceAll("'", "''")}'`)
 
   const statementText = (kind: ExpectedVersion.ExpectedVersion["_tag"] | "New", checkIds: boolean): string => {
+    // the lock comes first: every write of the statement reads guard's row (see the module comment)
+    const lock = `pg_advisory_xact_lock_shared(${key.classid}, ${key.objid})`
     const guard = checkIds
-      ? `SELECT WHERE NOT EXISTS (SELECT FROM ${eventsTable} e WHERE e.event_id = ANY($4::uuid[]))`
-      : "SELECT"
+      ? `SELECT ${lock} WHERE NOT EXISTS (SELECT FROM ${eventsTable} e WHERE e.event_id = ANY($4::uuid[]))`
+      : `SELECT ${lock}`
     const notified = options.notify
       ? `,
     notified AS (

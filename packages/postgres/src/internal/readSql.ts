@@ -2,15 +2,31 @@
  * The SQL that reads the event store: a stream's pages, the global log in gap-safe order, single
  * events, a stream's version, and the heads and backlog of the log.
  *
- * The global log is read in (transaction_id, global_position) order, only below the oldest
- * transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): an event whose
- * transaction commits late can never be skipped by a reader that already moved past it.
- * `transaction_id` is the append's log-order label, never below its writer's xid (appendSql.ts).
+ * The global log is read in (transaction_id, global_position) order, only below a horizon: an
+ * event whose transaction commits late can never be skipped by a reader that already moved past
+ * it. `transaction_id` is the append's log-order label (appendSql.ts): at least its writer's xid,
+ * and at least the newest transaction completed once the writer held the store's append lock.
+ *
+ * The horizon is computed in the reading statement itself, from its snapshot S (taken when the
+ * statement starts) and one read of pg_locks L (during execution, so after S):
+ *   least(xmax(S), min { x in xip(S) : x holds the append lock in L, or x no longer runs in L })
+ * Every row S does not see but that commits later then sorts after every row the statement returns:
+ * - its writer had no xid at S, or one >= xmax(S): its label is >= xmax(S);
+ * - its writer was running at S and held the lock in L: the horizon is <= its xid <= its label;
+ * - its writer was running at S and had ended by L: the horizon is <= its xid (it may have appended);
+ * - its writer was running at S and took the lock after L: its label is >= xmax(S) - 1 (appendSql.ts's
+ *   clock) and, when equal, its rows' global positions were drawn after S, above every row S sees.
+ * A transaction that runs in L without the lock (anything that never appends to this store, in
+ * this database or another) does not bound the horizon. The append lock's holders are listed
+ * with their transaction's lock (`transactionid`) by virtual transaction, from one read of pg_locks.
+ * A page read looks at pg_locks only when some row after its cursor is below xmax(S) (a reader at
+ * the head skips it), and only when S has transactions in progress.
  */
 import { Errors, type EventEnvelope, type EventStore, Position } from "@eventline/core"
 import { Effect, Option, Schema } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
 import type { Fragment } from "effect/sql/Statement"
+import { appendLock } from "./appendSql.ts"
 
 /** An event row as the reads select it (see `eventColumns`). */
 export const EventRow = Schema.Struct({
@@ -65,12 +81,31 @@ const positionLength = 41
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+/**
+ * The horizon of the statement it is part of (see the module comment): one read of pg_locks (a
+ * view over a function: two references would read it twice, at two moments).
+ */
+const horizonQuery = (schema: string): string => {
+  const snapshot = "pg_catalog.pg_current_snapshot()"
+  const key = appendLock(schema)
+  return `WITH locks AS MATERIALIZED (
+      SELECT l.locktype, l.virtualtransaction, l.transactionid FROM pg_catalog.pg_locks l
+      WHERE l.granted AND (l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'
+        OR l.locktype = 'advisory' AND l.classid = ${key.classid} AND l.objid = ${key.objid} AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())))
+    SELECT least(pg_catalog.pg_snapshot_xmax(${snapshot}), (
+      SELECT min(x) FROM pg_catalog.pg_snapshot_xip(${snapshot}) x
+      WHERE x::xid NOT IN (SELECT t.transactionid FROM locks t WHERE t.locktype = 'transactionid'
+        AND NOT EXISTS (SELECT FROM locks a WHERE a.locktype = 'advisory' AND a.virtualtransaction = t.virtualtransaction))))`
+}
+
 /** The read statements over the tables of `schema`. */
 export const make = Effect.fnUntraced(function* (schema: string) {
   const sql = yield* SqlClient.SqlClient
   const streamsTable = sql(`${schema}.streams`)
   const eventsTable = sql(`${schema}.events`)
   const columns = sql.literal(eventColumns("e"))
+  const horizon = sql.literal(`(${horizonQuery(schema)})`)
 
   /** `e.stream_type IN (...) AND e.event_type IN (...)`; an empty list matches nothing. */
   const filterOf = (filter: EventStore.LogFilter): Fragment => {
@@ -202,9 +237,15 @@ export const make = Effect.fnUntraced(function* (schema: string) {
   const logPage = SqlSchema.findAll({
     Request: Schema.Struct({ ...LogRequest.fields, limit: Schema.Int }),
     Result: EventRow,
+    // the horizon is needed only when some row could be returned: a reader at the head (a tail
+    // polling) skips pg_locks, which costs more than the rest of an empty poll. The probe is ordered
+    // like the index (an EXISTS gets a sequential scan in the generic plan of a prepared statement)
     execute: ({ after, limit, ...filter }) =>
       sql`SELECT ${columns} FROM ${eventsTable} e
-        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        WHERE e.transaction_id < (SELECT CASE WHEN (SELECT e.transaction_id FROM ${eventsTable} e
+            WHERE e.transaction_id < pg_snapshot_xmax(pg_current_snapshot()) AND ${afterPosition(after)}
+              AND ${filterOf(filter)} ORDER BY e.transaction_id, e.global_position LIMIT 1) IS NULL
+          THEN pg_snapshot_xmax(pg_current_snapshot()) ELSE ${horizon} END)
           AND ${afterPosition(after)}
           AND ${filterOf(filter)}
         ORDER BY e.transaction_id, e.global_position
@@ -231,7 +272,7 @@ export const make = Effect.fnUntraced(function* (schema: string) {
     Result: PositionRow,
     execute: (filter) =>
       sql`SELECT e.transaction_id::text AS transaction_id, e.global_position FROM ${eventsTable} e
-        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AND ${filterOf(filter)}
+        WHERE e.transaction_id < ${horizon} AND ${filterOf(filter)}
         ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1`
   })
 
