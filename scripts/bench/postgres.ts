@@ -104,14 +104,6 @@ export const countEvents = (sql: SqlClient.SqlClient) =>
     Effect.map((rows) => Number(rows[0]?.count ?? 0))
   )
 
-/** How many of eventline's events are not yet below the xmin horizon (readAll cannot see them yet). */
-export const countAboveHorizon = (sql: SqlClient.SqlClient) =>
-  sql`SELECT count(*)::text AS count FROM eventline.events
-    WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())`.pipe(
-    Effect.flatMap(Schema.decodeUnknownEffect(CountRows)),
-    Effect.map((rows) => Number(rows[0]?.count ?? 0))
-  )
-
 /**
  * A UUID version 7 (time-ordered, as the ids eventline makes), cheaply: node's pooled random
  * v4 with its first 48 bits replaced by the Unix milliseconds. The baselines use it so their

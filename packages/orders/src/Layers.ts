@@ -144,6 +144,7 @@ export const readYourWrites = (timeout: Duration.Duration = defaultConsistencyTi
 export const healthChecks = (options: Pick<Options, "kafkaBrokers" | "readyMaxLag">) =>
   Health.layer<SqlClient.SqlClient | Projections | Kafka.Streaming>([
     PgHealth.store(),
+    PgHealth.appendsHeldOpen(),
     Effect.flatMap(Projections, (running) => Health.subscriptionLag(running.readModel, options.readyMaxLag)),
     Effect.flatMap(Projections, (running) =>
       Health.subscriptionLag(running.fulfilment.subscription, options.readyMaxLag)
