@@ -342,7 +342,9 @@ export const run = <E, R>(
             name: `failover-${type}`,
             streamTypes: [type],
             handle: apply,
-            leaseTtl: Duration.millis(600)
+            // long enough that a stalled test runner does not hand the lease over before the
+            // "one active runner" checks; the release at stop makes the takeover prompt anyway
+            leaseTtl: Duration.seconds(4)
           }
           yield* appendMany(type, [`${type}-a`, `${type}-b`], 10)
           const scopeA = yield* Scope.make()
@@ -379,10 +381,11 @@ export const run = <E, R>(
           const { apply, read } = yield* freshTables()
           const type = `Lease${tableCounter}`
           const name = `lease-${type}`
-          // a dead owner whose lease runs for another second
-          yield* checkpoints.acquire(name, "crashed-runner", Duration.seconds(1), Position.start)
+          // a dead owner whose lease runs for another 4 seconds (a margin for a stalled runner
+          // before the first check)
+          yield* checkpoints.acquire(name, "crashed-runner", Duration.seconds(4), Position.start)
           yield* appendMany(type, [`${type}-a`], 3)
-          yield* withRunner({ name, streamTypes: [type], handle: apply, leaseTtl: Duration.millis(400) }, (runner) =>
+          yield* withRunner({ name, streamTypes: [type], handle: apply, leaseTtl: Duration.seconds(1) }, (runner) =>
             Effect.gen(function* () {
               assert.isFalse(yield* runner.isActive)
               yield* runner.caughtUp.pipe(Effect.timeout("10 seconds"))
