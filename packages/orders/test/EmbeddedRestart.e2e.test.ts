@@ -5,70 +5,25 @@
  * consumer of `order-events`) equal a count computed from the store's log. On PGlite (a data
  * directory) and on PostgreSQL.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { isDeepStrictEqual } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Schedule, Schema } from "effect"
 import { databaseUrl, postgresAvailable, throwawayDatabase } from "../../postgres/test/utils.ts"
+import { exitCode, type Service, startService as startChild } from "./childService.ts"
 import { call, decode } from "./e2e.ts"
 
-const root = fileURLToPath(new URL("../../..", import.meta.url))
 const customers = Array.from({ length: 7 }, (_, index) => `customer-${index}`)
 
-interface Service {
-  readonly child: ChildProcess
-  readonly url: string
-  readonly output: ReadonlyArray<string>
-}
-
-const exitCode = (child: ChildProcess) =>
-  Effect.callback<number | null>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
-    child.once("exit", (code) => resume(Effect.succeed(code)))
-  })
-
-/** Start `node packages/orders/src/main.ts` on a free port with `env`; killed if still running at the end. */
+/** The service with `env`, ready only when every subscription and the consumer have caught up. */
 const startService = (env: Readonly<Record<string, string>>) =>
-  Effect.gen(function* () {
-    const output: Array<string> = []
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, ["--conditions=@eventline/source", "packages/orders/src/main.ts"], {
-          cwd: root,
-          env: {
-            PATH: process.env.PATH ?? "",
-            PORT: "0",
-            HOST: "127.0.0.1",
-            LOG_FORMAT: "json",
-            LOG_LEVEL: "Info",
-            EVENTLINE_SHUTDOWN_TIMEOUT: "20 seconds",
-            // ready only when every subscription and the consumer have caught up
-            EVENTLINE_READY_MAX_LAG: "0",
-            ...env
-          },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-      ),
-      (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
-    )
-    child.stdout?.on("data", (chunk) => output.push(String(chunk)))
-    child.stderr?.on("data", (chunk) => output.push(String(chunk)))
-    const port = yield* Effect.suspend(() =>
-      child.exitCode === null
-        ? Effect.succeed(/listening on http:\/\/localhost:(\d+)/.exec(output.join(""))?.[1])
-        : Effect.die(new Error(`the service exited with ${child.exitCode}:\n${output.join("")}`))
-    ).pipe(
-      Effect.repeat({ until: (found) => found !== undefined, schedule: Schedule.spaced("100 millis") }),
-      Effect.timeoutOrElse({
-        duration: "90 seconds",
-        orElse: () => Effect.die(new Error(`the service did not start:\n${output.join("")}`))
-      })
-    )
-    return { child, url: `http://127.0.0.1:${port}`, output } satisfies Service
+  startChild({
+    LOG_LEVEL: "Info",
+    EVENTLINE_SHUTDOWN_TIMEOUT: "20 seconds",
+    EVENTLINE_READY_MAX_LAG: "0",
+    ...env
   })
 
 const ok = (status: number) => status >= 200 && status < 300

@@ -4,9 +4,7 @@
  * the lease of a dead request's key, the request, body and header limits, the cap on live
  * streams, CORS, OPTIONS and security headers, and out-of-range log positions.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { connect } from "node:net"
-import { fileURLToPath } from "node:url"
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { type Auth, Idempotency } from "@eventline/http"
@@ -17,10 +15,10 @@ import { inject } from "vitest"
 import { throwawayDatabase } from "../../postgres/test/utils.ts"
 import * as Layers from "../src/Layers.ts"
 import { OrderAccepted } from "../src/OrdersApi.ts"
+import { exitCode, spawnService } from "./childService.ts"
 import { baseUrl, call, decode, eventually, orderBody, problem, type RequestOptions, unique } from "./e2e.ts"
 
 const databaseUrl = inject("databaseUrl")
-const root = fileURLToPath(new URL("../../..", import.meta.url))
 
 const secrets = {
   writer: "writer-secret-0123456789abcdef",
@@ -447,35 +445,11 @@ describe.skipIf(databaseUrl === undefined)("Order service security", () => {
   })
 })
 
-const exitOf = (child: ChildProcess) =>
-  Effect.callback<number | null>((resume) => {
-    if (child.exitCode !== null) return resume(Effect.succeed(child.exitCode))
-    child.once("exit", (code) => resume(Effect.succeed(code)))
-  })
-
 describe("Order service start-up policy", () => {
   it.live("refuses to start open on a non-loopback address, naming the variables", () =>
     Effect.gen(function* () {
-      const output: Array<string> = []
-      const child = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          spawn(process.execPath, ["--conditions=@eventline/source", "packages/orders/src/main.ts"], {
-            cwd: root,
-            env: {
-              PATH: process.env.PATH ?? "",
-              PORT: "0",
-              HOST: "0.0.0.0",
-              EVENTLINE_DATA_DIR: "memory",
-              LOG_FORMAT: "json"
-            },
-            stdio: ["ignore", "pipe", "pipe"]
-          })
-        ),
-        (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
-      )
-      child.stdout?.on("data", (chunk) => output.push(String(chunk)))
-      child.stderr?.on("data", (chunk) => output.push(String(chunk)))
-      const code = yield* exitOf(child).pipe(
+      const { child, output } = yield* spawnService({ HOST: "0.0.0.0", EVENTLINE_DATA_DIR: "memory" })
+      const code = yield* exitCode(child).pipe(
         Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.succeed(-1) })
       )
       assert.strictEqual(code, 1, output.join(""))

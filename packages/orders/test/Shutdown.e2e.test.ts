@@ -3,67 +3,17 @@
  * creating orders and an SSE client is connected; the process drains, exits 0 promptly, and
  * after a restart on the same data directory every order that was answered with 2xx exists.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Schedule } from "effect"
+import { exitCode, startService as startChild } from "./childService.ts"
 import { call, orderBody } from "./e2e.ts"
 
-const root = fileURLToPath(new URL("../../..", import.meta.url))
-
-interface Service {
-  readonly child: ChildProcess
-  readonly url: string
-  readonly output: ReadonlyArray<string>
-}
-
-const exitCode = (child: ChildProcess) =>
-  Effect.callback<number | null>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
-    child.once("exit", (code) => resume(Effect.succeed(code)))
-  })
-
-/** Start `node packages/orders/src/main.ts` on a free port over `dataDir`; killed if still running at the end. */
+/** The service over `dataDir`, logging at Info (the test reads its drain messages). */
 const startService = (dataDir: string) =>
-  Effect.gen(function* () {
-    const output: Array<string> = []
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        // the workspace's sources, as `npm start` runs them (.npmrc's node-options is not passed on here)
-        spawn(process.execPath, ["--conditions=@eventline/source", "packages/orders/src/main.ts"], {
-          cwd: root,
-          env: {
-            PATH: process.env.PATH ?? "",
-            PORT: "0",
-            HOST: "127.0.0.1",
-            EVENTLINE_DATA_DIR: dataDir,
-            LOG_FORMAT: "json",
-            LOG_LEVEL: "Info",
-            EVENTLINE_SHUTDOWN_TIMEOUT: "20 seconds"
-          },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-      ),
-      (child) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
-    )
-    child.stdout?.on("data", (chunk) => output.push(String(chunk)))
-    child.stderr?.on("data", (chunk) => output.push(String(chunk)))
-    const url = yield* Effect.suspend(() =>
-      child.exitCode === null
-        ? Effect.succeed(/listening on http:\/\/localhost:(\d+)/.exec(output.join(""))?.[1])
-        : Effect.die(new Error(`the service exited with ${child.exitCode}:\n${output.join("")}`))
-    ).pipe(
-      Effect.repeat({ until: (port) => port !== undefined, schedule: Schedule.spaced("100 millis") }),
-      Effect.timeoutOrElse({
-        duration: "60 seconds",
-        orElse: () => Effect.die(new Error(`the service did not start:\n${output.join("")}`))
-      })
-    )
-    return { child, url: `http://127.0.0.1:${url}`, output } satisfies Service
-  })
+  startChild({ EVENTLINE_DATA_DIR: dataDir, LOG_LEVEL: "Info", EVENTLINE_SHUTDOWN_TIMEOUT: "20 seconds" }, "60 seconds")
 
 describe("Order service shutdown", () => {
   it.live(
