@@ -281,11 +281,11 @@ export const make = <Command extends Aggregate.Tagged, Event extends Aggregate.T
     }
     const events: Array<NewEvent> = []
     for (const [index, event] of decided.entries()) {
-      const { type, data } = yield* Aggregate.encodeEvent(aggregate, streamId, event)
+      const { type, data, schemaVersion } = yield* Aggregate.encodeEvent(aggregate, streamId, event)
       // without a command id the store gives the ids: it need not look for an earlier append of them
       const eventId =
         context.commandId === undefined ? {} : { eventId: Uuid.fromParts("command", context.commandId, index) }
-      events.push({ ...eventId, type, data, schemaVersion: aggregate.schemaVersion, metadata })
+      events.push({ ...eventId, type, data, schemaVersion, metadata })
     }
     const orEarlier = <E>(error: E) =>
       Effect.flatMap(earlierResult(streamId, context), (earlier) =>

@@ -63,5 +63,7 @@ export * as StreamName from "./StreamName.ts"
 export * as Subscription from "./Subscription.ts"
 /** @since 0.2.0 */
 export * as UnitOfWork from "./UnitOfWork.ts"
+/** @since 0.3.0 */
+export * as Upcaster from "./Upcaster.ts"
 /** @since 0.1.0 */
 export * as Uuid from "./Uuid.ts"

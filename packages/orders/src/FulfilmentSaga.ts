@@ -9,15 +9,13 @@
  *
  * @since 0.1.0
  */
-import { EventEnvelope as Envelope, type EventEnvelope, ProcessManager } from "@eventline/core"
-import { Duration, Option, Schema } from "effect"
+import { Aggregate, EventEnvelope as Envelope, type EventEnvelope, ProcessManager } from "@eventline/core"
+import { Duration, Option, Result, Schema } from "effect"
 import { RecordedId } from "./Ids.ts"
 import * as InventoryAggregate from "./InventoryAggregate.ts"
 import { InventoryCommand } from "./InventoryCommand.ts"
-import { InventoryEvent } from "./InventoryEvent.ts"
 import * as OrderAggregate from "./OrderAggregate.ts"
 import { OrderCommand } from "./OrderCommand.ts"
-import { OrderEvent } from "./OrderEvent.ts"
 
 // inputs come from history: its ids follow the rule they were written under
 const Line = Schema.Struct({ productId: RecordedId, quantity: Schema.Int })
@@ -146,8 +144,11 @@ const react = (expireAfter: Duration.Duration) => (state: FulfilmentState, input
   }
 }
 
-const decodeOrderEvent = Schema.decodeUnknownOption(OrderEvent)
-const decodeInventoryEvent = Schema.decodeUnknownOption(InventoryEvent)
+/** Decoded as the aggregates decode them: an older version of an event is upcast first. */
+const decodeOrderEvent = (event: EventEnvelope.RecordedEvent) =>
+  Result.getSuccess(Aggregate.decodeEventResult(OrderAggregate.OrderAggregate, event))
+const decodeInventoryEvent = (event: EventEnvelope.RecordedEvent) =>
+  Result.getSuccess(Aggregate.decodeEventResult(InventoryAggregate.InventoryAggregate, event))
 
 type Correlated = Option.Option<{ readonly key: string; readonly input: FulfilmentInput }>
 
@@ -157,12 +158,11 @@ type Correlated = Option.Option<{ readonly key: string; readonly input: Fulfilme
  * outside those categories are none of the saga's business.
  */
 const correlate = (event: EventEnvelope.RecordedEvent): Correlated => {
-  const data = typeof event.data === "object" && event.data !== null && !Array.isArray(event.data) ? event.data : {}
   if (event.streamType === OrderAggregate.streamType) {
     const orderId = OrderAggregate.orderIdOf(event.streamId)
     if (Option.isNone(orderId)) return Option.none()
     const key = orderId.value
-    return Option.flatMap(decodeOrderEvent({ ...data, _tag: event.type }), (decoded): Correlated => {
+    return Option.flatMap(decodeOrderEvent(event), (decoded): Correlated => {
       switch (decoded._tag) {
         case "OrderCreated":
           return Option.some({
@@ -184,7 +184,7 @@ const correlate = (event: EventEnvelope.RecordedEvent): Correlated => {
   const productId = InventoryAggregate.productIdOf(event.streamId)
   if (Option.isNone(productId)) return Option.none()
   return Option.flatMap(
-    decodeInventoryEvent({ ...data, _tag: event.type }),
+    decodeInventoryEvent(event),
     (decoded): Correlated =>
       decoded._tag === "StockReserved"
         ? Option.some({

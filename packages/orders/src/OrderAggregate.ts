@@ -14,7 +14,7 @@ import { Aggregate, StreamName } from "@eventline/core"
 import type { Option } from "effect"
 import { OrderCommand } from "./OrderCommand.ts"
 import { OrderDecider } from "./OrderDecider.ts"
-import { OrderEvent } from "./OrderEvent.ts"
+import { OrderEvent, upcasters } from "./OrderEvent.ts"
 
 /**
  * The stream type of orders.
@@ -60,6 +60,8 @@ export const OrderAggregate = Aggregate.make({
   commands: OrderCommand,
   events: OrderEvent,
   schemaVersion: 1,
+  // OrderCreated is at version 2: rows of version 1 are upcast when read (OrderEvent.upcasters)
+  upcasters,
   streamId: (command) => command.orderId,
   // placing an order is one append without a read (an existing order id is still read and refused)
   startsStream: (command) => command._tag === "CreateOrder"

@@ -8,6 +8,7 @@
 import { Schema } from "effect"
 import * as Ids from "./Ids.ts"
 import { plainText } from "./internal/plainText.ts"
+import { Currency } from "./OrderEvent.ts"
 
 /**
  * How many units of a product an order line asks for: an integer from 1 to 10 000.
@@ -97,7 +98,13 @@ export const Reason = Schema.String.check(
  * @since 0.1.0
  */
 export const OrderCommand = Schema.TaggedUnion({
-  CreateOrder: { orderId: Ids.OrderId, customerId: Ids.CustomerId, items: OrderItems },
+  // without a currency an order is in euros (`OrderEvent.defaultCurrency`), as before 0.3.0
+  CreateOrder: {
+    orderId: Ids.OrderId,
+    customerId: Ids.CustomerId,
+    currency: Schema.optionalKey(Currency),
+    items: OrderItems
+  },
   // an existing order: the saga confirms and cancels orders placed under the older id rule too
   ConfirmOrder: { orderId: Ids.RecordedId },
   CancelOrder: { orderId: Ids.RecordedId, reason: Reason }

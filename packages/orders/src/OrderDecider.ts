@@ -16,7 +16,7 @@ import { Decider } from "@eventline/core"
 import { Schema } from "effect"
 import { RecordedId } from "./Ids.ts"
 import type { OrderCommand } from "./OrderCommand.ts"
-import { type OrderEvent, OrderLine } from "./OrderEvent.ts"
+import { defaultCurrency, type OrderEvent, OrderLine } from "./OrderEvent.ts"
 
 /**
  * Where an order is in its life: `None` until it is created.
@@ -42,6 +42,8 @@ export const OrderState = Schema.Struct({
   status: OrderStatus,
   /** Empty while the status is `None`. */
   customerId: Schema.String,
+  /** Empty while the status is `None`. */
+  currency: Schema.String,
   items: Schema.Array(OrderLine),
   /** Minor units (cents). */
   totalAmount: Schema.Int
@@ -59,7 +61,7 @@ export type OrderState = typeof OrderState.Type
  * @category constructors
  * @since 0.1.0
  */
-export const initialState: OrderState = { status: "None", customerId: "", items: [], totalAmount: 0 }
+export const initialState: OrderState = { status: "None", customerId: "", currency: "", items: [], totalAmount: 0 }
 
 /**
  * @category rejections
@@ -148,6 +150,7 @@ const decide = (
       return Decider.accept<[OrderEvent]>({
         _tag: "OrderCreated",
         customerId: command.customerId,
+        currency: command.currency ?? defaultCurrency,
         items,
         totalAmount: totalAmount(items)
       })
@@ -170,7 +173,13 @@ const decide = (
 const evolve = (state: OrderState, event: OrderEvent): OrderState => {
   switch (event._tag) {
     case "OrderCreated":
-      return { status: "Pending", customerId: event.customerId, items: event.items, totalAmount: event.totalAmount }
+      return {
+        status: "Pending",
+        customerId: event.customerId,
+        currency: event.currency,
+        items: event.items,
+        totalAmount: event.totalAmount
+      }
     case "OrderConfirmed":
       return { ...state, status: "Confirmed" }
     case "OrderCancelled":

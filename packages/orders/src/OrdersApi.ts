@@ -15,6 +15,7 @@ import * as CustomerStatistics from "./CustomerStatistics.ts"
 import { CustomerId, OrderId } from "./Ids.ts"
 import * as OrderAggregate from "./OrderAggregate.ts"
 import { OrderCommand, OrderItems, Reason } from "./OrderCommand.ts"
+import { Currency } from "./OrderEvent.ts"
 import * as OrderReadModel from "./OrderReadModel.ts"
 
 /**
@@ -24,6 +25,7 @@ import * as OrderReadModel from "./OrderReadModel.ts"
 export const CreateOrderBody = Schema.Struct({
   orderId: Schema.optionalKey(OrderId).annotate({ description: "Omit it to have one generated (a UUID v7)." }),
   customerId: CustomerId,
+  currency: Schema.optionalKey(Currency).annotate({ description: "ISO 4217; omit it for EUR." }),
   items: OrderItems
 })
 
@@ -199,6 +201,7 @@ export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.
             const command = OrderCommand.cases.CreateOrder.make({
               orderId,
               customerId: payload.customerId,
+              ...(payload.currency === undefined ? {} : { currency: payload.currency }),
               items: payload.items
             })
             const result = yield* Commands.dispatch(command, {

@@ -15,7 +15,12 @@ const create = OrderCommand.CreateOrder.make({ orderId, customerId: "customer-1"
 const confirm = OrderCommand.ConfirmOrder.make({ orderId })
 const cancel = OrderCommand.CancelOrder.make({ orderId, reason: "changed my mind" })
 
-const created = OrderEvent.OrderCreated.make({ customerId: "customer-1", items, totalAmount: 2 * 1_250 + 3 * 199 })
+const created = OrderEvent.OrderCreated.make({
+  customerId: "customer-1",
+  currency: "EUR",
+  items,
+  totalAmount: 2 * 1_250 + 3 * 199
+})
 const confirmed = OrderEvent.OrderConfirmed.make({ confirmedAt: "2026-03-01T00:00:00.000Z" })
 const cancelled = OrderEvent.OrderCancelled.make({ reason: "out of stock", cancelledAt: "2026-03-02T00:00:00.000Z" })
 
@@ -111,7 +116,14 @@ describe("OrderDecider", () => {
       spec
         .given([])
         .when(OrderCommand.CreateOrder.make({ orderId, customerId: "c", items: lines }))
-        .then([OrderEvent.OrderCreated.make({ customerId: "c", items: lines, totalAmount: expectedTotal(lines) })])
+        .then([
+          OrderEvent.OrderCreated.make({
+            customerId: "c",
+            currency: "EUR",
+            items: lines,
+            totalAmount: expectedTotal(lines)
+          })
+        ])
     const expectedTotal = (lines: ReadonlyArray<OrderCommand.OrderItem>) =>
       lines.reduce((sum, line) => sum + line.price * line.quantity, 0)
 

@@ -88,6 +88,7 @@ const expectedEvents = (command: OrderCommand.OrderCommand, now: string): Readon
       return [
         OrderEvent.OrderCreated.make({
           customerId: command.customerId,
+          currency: command.currency ?? OrderEvent.defaultCurrency,
           items: command.items,
           totalAmount: command.items.reduce((sum, item) => sum + item.price * item.quantity, 0)
         })
@@ -124,6 +125,7 @@ const assertInvariants = (state: State, created: OrderCommand.CreateOrder | unde
   assert.isDefined(created, `status ${state.status} without a CreateOrder`)
   if (created === undefined) return
   assert.strictEqual(state.customerId, created.customerId)
+  assert.strictEqual(state.currency, created.currency ?? "EUR", "an order without a currency is in euros")
   assertEqual(state.items, created.items, "the items are those of CreateOrder")
   const total = created.items.reduce((sum, item) => sum + item.price * item.quantity, 0)
   assert.strictEqual(state.totalAmount, total, "totalAmount is the sum of price × quantity")
@@ -311,7 +313,13 @@ describe("Order properties", () => {
           assert.strictEqual(result.version, version + expected.success.length)
           assertEqual(
             result.events.map((event) => [event.version, event.streamType, event.type, event.schemaVersion]),
-            expected.success.map((event, index) => [version + index + 1, "Order", event._tag, 1]),
+            // OrderCreated is written at version 2 (OrderEvent.upcasters), the others at 1
+            expected.success.map((event, index) => [
+              version + index + 1,
+              "Order",
+              event._tag,
+              event._tag === "OrderCreated" ? 2 : 1
+            ]),
             "version, stream type, event type and schema version of the appended events"
           )
           const stored = yield* Effect.forEach(result.events, (event) =>
