@@ -12,6 +12,12 @@
  * returns the earlier append (a retry) or `DuplicateEventId`: one round trip on the happy path.
  * The result is built from what the append sent and the positions the rows came back with.
  *
+ * A statement that fails because its connection was lost (a terminated backend, a restart) runs
+ * again on a fresh connection, outside a transaction only (internal/transient.ts). An append may:
+ * its event ids are fixed before the first attempt, and once a connection was lost the statement
+ * checks them first, so an append that committed although its answer was lost returns its first
+ * result instead of writing twice (or reporting a conflict with itself).
+ *
  * Loading a stream is one round trip per page: the stream's row and a page of its events in
  * one query (`StreamNotFound` when there is no row).
  *
@@ -38,6 +44,7 @@ import { Duration, Effect, Layer, Option, Queue, Stream } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as AppendSql from "./internal/appendSql.ts"
 import * as ReadSql from "./internal/readSql.ts"
+import { isConnectionLoss, retryOnConnectionLoss } from "./internal/transient.ts"
 import { PgStoreConfig } from "./PgStoreConfig.ts"
 
 /**
@@ -80,6 +87,7 @@ export const make = Effect.gen(function* () {
           pendingNotifications.clear()
           return Effect.forEach(batch, ([streamType, position]) =>
             sql`SELECT pg_notify(${config.notifyChannel}, ${JSON.stringify({ streamType, position })})`.pipe(
+              retryOnConnectionLoss(sql),
               Effect.catchCause((cause) => Effect.logWarning("NOTIFY failed; readers fall back to polling", cause))
             )
           ).pipe(Effect.andThen(Effect.sleep(notifySpacing)))
@@ -178,16 +186,21 @@ export const make = Effect.gen(function* () {
     EventStore.AppendResult,
     Errors.ConcurrencyConflict | Errors.DuplicateEventId | Errors.InvalidEvent | Errors.InfrastructureError
   > {
-    const request: AppendSql.AppendRequest = {
-      streamId,
-      streamType: options.streamType,
-      expected,
-      events: withIds,
-      serialized,
-      checkIds: callerGaveIds
-    }
+    // the ids are fixed before the first attempt, so the statement may run again after a lost
+    // connection: an attempt that committed although its answer was lost is then found by its ids
+    let checkIds = callerGaveIds
+    const attempt = Effect.suspend(() =>
+      appends.append({ streamId, streamType: options.streamType, expected, events: withIds, serialized, checkIds })
+    ).pipe(
+      Effect.tapError((error) =>
+        Effect.sync(() => {
+          if (isConnectionLoss(error)) checkIds = true
+        })
+      ),
+      retryOnConnectionLoss(sql)
+    )
     while (true) {
-      const inserted = yield* appends.append(request).pipe(
+      const inserted = yield* attempt.pipe(
         Effect.catchTag("SqlError", (error) =>
           // undefined: a concurrent append stored these ids first (a retry that raced, or a misuse)
           isEventIdViolation(error) ? Effect.succeed(undefined) : Effect.fail(Errors.infrastructure("append")(error))
@@ -202,7 +215,7 @@ export const make = Effect.gen(function* () {
         return EventStore.appendResult(recordedFrom(streamId, options.streamType, withIds, inserted))
       }
       // nothing written: the ids may be stored already (a retry: its first result), else the expectation failed
-      if (callerGaveIds) {
+      if (checkIds) {
         const earlier = yield* findEarlierAppend(streamId, withIds)
         if (Option.isSome(earlier)) return earlier.value
       }

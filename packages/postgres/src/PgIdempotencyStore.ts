@@ -14,6 +14,7 @@
 import { Errors, IdempotencyStore } from "@eventline/core"
 import { Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { retryOnConnectionLoss } from "./internal/transient.ts"
 import { PgStoreConfig } from "./PgStoreConfig.ts"
 
 /**
@@ -70,6 +71,9 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   const ttlSeconds = Duration.toSeconds(Duration.fromInputUnsafe(options?.ttl ?? "24 hours"))
   const lease = Duration.fromInputUnsafe(options?.lease ?? defaultLease)
   const leaseSeconds = Duration.toSeconds(lease)
+  // complete, release and renew are idempotent. A claim that committed but whose answer was lost
+  // finds its own row on the retry and reports InProgress: never a second run of the request
+  const retry = retryOnConnectionLoss(sql)
 
   // $1 key, $2 request hash, $3 lease seconds, $4 ttl seconds. The read of a row that exists sees
   // the statement's snapshot: a row committed concurrently after it is not seen (none: claim again)
@@ -95,7 +99,10 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
 
   const claim = (key: string, hash: string): Effect.Effect<IdempotencyStore.Claim, Errors.InfrastructureError> =>
     Effect.gen(function* () {
-      const [row] = yield* Effect.flatMap(sql.unsafe(claimText, [key, hash, leaseSeconds, ttlSeconds]), decodeRows)
+      const [row] = yield* Effect.flatMap(
+        retry(sql.unsafe(claimText, [key, hash, leaseSeconds, ttlSeconds])),
+        decodeRows
+      )
       if (row === undefined) return yield* new Released()
       if (row.claimed) return { _tag: "Claimed" } as const
       if (row.request_hash !== hash) return { _tag: "Mismatch" } as const
@@ -117,17 +124,17 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   const complete = (key: string, hash: string, response: IdempotencyStore.StoredResponse) =>
     sql
       .unsafe(completeText, [key, hash, JSON.stringify(response)])
-      .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.complete")))
+      .pipe(retry, Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.complete")))
 
   const release = (key: string, hash: string) =>
     sql
       .unsafe(releaseText, [key, hash])
-      .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.release")))
+      .pipe(retry, Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.release")))
 
   const renew = (key: string, hash: string) =>
     sql
       .unsafe(renewText, [key, hash, leaseSeconds])
-      .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.renew")))
+      .pipe(retry, Effect.asVoid, Effect.mapError(Errors.infrastructure("idempotency.renew")))
 
   yield* sql`DELETE FROM ${sql(`${config.schema}.idempotency_keys`)} WHERE created_at < now() - ${ttlSeconds} * interval '1 second'`.pipe(
     Effect.catchCause((cause) => Effect.logWarning("pruning expired idempotency keys failed", cause)),

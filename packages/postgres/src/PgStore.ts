@@ -13,8 +13,9 @@ import {
   type ProcessedEvents,
   type SnapshotStore
 } from "@eventline/core"
-import { Config, Effect, Layer, Option, type Redacted } from "effect"
+import { Config, Effect, Layer, Option, type Redacted, type Schedule } from "effect"
 import type { Migrator, SqlClient, SqlError } from "effect/sql"
+import * as Transient from "./internal/transient.ts"
 import * as Migrations from "./Migrations.ts"
 import * as PgCommitSignal from "./PgCommitSignal.ts"
 import * as PgEventStore from "./PgEventStore.ts"
@@ -133,3 +134,48 @@ export const layerFromConfig = (
         : layerEmbedded({ dataDir: Option.getOrUndefined(embedded) })
     })
   )
+
+/**
+ * Whether an `SqlError` comes from the loss of the statement's connection (a terminated backend,
+ * a server restart, a reset socket): a `ConnectionError`, or the SQLSTATE 57P01/57P02/57P03/57P05
+ * that `@effect/sql-pg` reports as `UnknownError` when the server's FATAL message came first.
+ *
+ * @category connection loss
+ * @since 0.3.0
+ */
+export const isConnectionLoss: (error: unknown) => error is SqlError.SqlError = Transient.isConnectionLoss
+
+/**
+ * The backoff of {@link retryOnConnectionLoss}: jittered exponential from 25 ms, at most 5 retries
+ * and about 1.5 s in all.
+ *
+ * @category connection loss
+ * @since 0.3.0
+ */
+export const connectionLossSchedule: Schedule.Schedule<unknown, unknown> = Transient.connectionLossSchedule
+
+/**
+ * Runs an SQL effect again on a fresh connection when its connection was lost, with
+ * {@link connectionLossSchedule}; inside a transaction of `sql` it never retries (the transaction
+ * died with its connection: only the whole unit of work may run again). Apply it only to effects
+ * that are safe to run twice: reads, and writes whose second run changes nothing. The stores of
+ * this package use it on every such statement.
+ *
+ * @example
+ * ```ts
+ * import { PgStore } from "@eventline/postgres"
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ *
+ * const count = Effect.gen(function* () {
+ *   const sql = yield* SqlClient.SqlClient
+ *   return yield* sql`SELECT count(*) FROM eventline.events`.pipe(PgStore.retryOnConnectionLoss(sql))
+ * })
+ * ```
+ *
+ * @category connection loss
+ * @since 0.3.0
+ */
+export const retryOnConnectionLoss: (
+  sql: SqlClient.SqlClient
+) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = Transient.retryOnConnectionLoss

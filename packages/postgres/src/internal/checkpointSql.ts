@@ -2,6 +2,7 @@
 import { CheckpointStore, Errors, Position } from "@eventline/core"
 import { Duration, Effect, Option, Schema } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
+import { retryOnConnectionLoss } from "./transient.ts"
 
 const PositionRow = Schema.Struct({ transaction_id: Schema.String, global_position: Schema.BigInt })
 const Subscription = Schema.Struct({ subscription: Schema.String })
@@ -15,6 +16,8 @@ export const make = (schema: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const checkpoints = sql(`${schema}.checkpoints`)
+    // every statement here is idempotent for its owner; inside a unit of work none is retried alone
+    const retry = retryOnConnectionLoss(sql)
 
     /** No row back: the lease is not ours (any more). */
     const fenced =
@@ -58,17 +61,23 @@ export const make = (schema: string) =>
           ttlMillis: Math.ceil(Duration.toMillis(ttl)),
           transactionId: txid(initial),
           globalPosition: gpos(initial)
-        }).pipe(Effect.map(Option.map(toPosition)), Effect.mapError(Errors.infrastructure("subscription.acquire"))),
+        }).pipe(
+          retry,
+          Effect.map(Option.map(toPosition)),
+          Effect.mapError(Errors.infrastructure("subscription.acquire"))
+        ),
       renew: (subscription, owner, ttl) =>
         sql`UPDATE ${checkpoints}
           SET lease_expires_at = now() + ${Math.ceil(Duration.toMillis(ttl))}::int * interval '1 millisecond'
           WHERE subscription_id = ${subscription} AND owner = ${owner} RETURNING subscription_id`.pipe(
+          retry,
           Effect.mapError(Errors.infrastructure("subscription.renew")),
           fenced(subscription)
         ),
       release: (subscription, owner) =>
         sql`UPDATE ${checkpoints} SET owner = NULL, lease_expires_at = NULL
           WHERE subscription_id = ${subscription} AND owner = ${owner}`.pipe(
+          retry,
           Effect.asVoid,
           Effect.mapError(Errors.infrastructure("subscription.release"))
         ),
@@ -77,17 +86,20 @@ export const make = (schema: string) =>
             global_position = ${gpos(position)}::bigint, updated_at = now()
           WHERE subscription_id = ${subscription} AND owner = ${owner}
           RETURNING subscription_id`.pipe(
+          retry,
           Effect.mapError(Errors.infrastructure("subscription.checkpoint")),
           fenced(subscription)
         ),
       get: (subscription) =>
         current({ subscription }).pipe(
+          retry,
           Effect.map(Option.map(toPosition)),
           Effect.mapError(Errors.infrastructure("subscription.checkpoint"))
         ),
       reset: (subscription, owner) =>
         sql`UPDATE ${checkpoints} SET transaction_id = '0'::xid8, global_position = 0, updated_at = now()
           WHERE subscription_id = ${subscription} AND owner = ${owner} RETURNING subscription_id`.pipe(
+          retry,
           Effect.mapError(Errors.infrastructure("subscription.reset")),
           fenced(subscription)
         )

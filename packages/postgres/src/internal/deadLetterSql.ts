@@ -2,6 +2,7 @@
 import { DeadLetterStore, Errors, Position } from "@eventline/core"
 import { Effect, Schema } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
+import { retryOnConnectionLoss } from "./transient.ts"
 
 const DeadLetterRow = Schema.Struct({
   id: Schema.BigInt,
@@ -35,6 +36,8 @@ export const make = (schema: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const deadLetters = sql(`${schema}.dead_letters`)
+    // all but `park` (it adds up attempts) are safe to run again after a lost connection
+    const retry = retryOnConnectionLoss(sql)
 
     const list = SqlSchema.findAll({
       Request: Schema.Struct({
@@ -64,17 +67,20 @@ export const make = (schema: string) =>
         ),
       list: (subscription, status) =>
         list({ subscription, status }).pipe(
+          retry,
           Effect.map((rows) => rows.map(toDeadLetter)),
           Effect.mapError(Errors.infrastructure("subscription.deadLetters"))
         ),
       setStatus: (subscription, eventId, status) =>
         sql`UPDATE ${deadLetters} SET status = ${status}
           WHERE subscription_id = ${subscription} AND event_id = ${eventId}::uuid`.pipe(
+          retry,
           Effect.asVoid,
           Effect.mapError(Errors.infrastructure("subscription.deadLetters"))
         ),
       clear: (subscription) =>
         sql`DELETE FROM ${deadLetters} WHERE subscription_id = ${subscription}`.pipe(
+          retry,
           Effect.asVoid,
           Effect.mapError(Errors.infrastructure("subscription.reset"))
         )

@@ -3,6 +3,7 @@ import { DeadlineStore, Errors } from "@eventline/core"
 import { Effect, Schema } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
 import { transaction } from "./transaction.ts"
+import { retryOnConnectionLoss } from "./transient.ts"
 
 const DueRow = Schema.Struct({
   deadline_id: Schema.String,
@@ -36,6 +37,7 @@ export const make = (schema: string) =>
           VALUES (${deadline.processManager}, ${deadline.deadlineId}, ${deadline.instanceKey},
             ${deadline.dueAt.toISOString()}::timestamptz, ${JSON.stringify(deadline.input)}::jsonb)
           ON CONFLICT (process_manager, deadline_id) DO NOTHING`.pipe(
+          retryOnConnectionLoss(sql),
           Effect.asVoid,
           Effect.mapError(Errors.infrastructure("deadlines.schedule"))
         ),
@@ -51,7 +53,11 @@ export const make = (schema: string) =>
                 all.map((deadline) => deadline.dueAt.toISOString()),
                 all.map((deadline) => JSON.stringify(deadline.input))
               ])
-              .pipe(Effect.asVoid, Effect.mapError(Errors.infrastructure("deadlines.schedule"))),
+              .pipe(
+                retryOnConnectionLoss(sql),
+                Effect.asVoid,
+                Effect.mapError(Errors.infrastructure("deadlines.schedule"))
+              ),
       fireNext: (processManager, now, fire) =>
         transaction(sql)(
           Effect.gen(function* () {

@@ -27,6 +27,7 @@ import { Effect, Option, Schema } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
 import type { Fragment } from "effect/sql/Statement"
 import { appendLock } from "./appendSql.ts"
+import { retryOnConnectionLoss } from "./transient.ts"
 
 /** An event row as the reads select it (see `eventColumns`). */
 export const EventRow = Schema.Struct({
@@ -102,6 +103,8 @@ const horizonQuery = (schema: string): string => {
 /** The read statements over the tables of `schema`. */
 export const make = Effect.fnUntraced(function* (schema: string) {
   const sql = yield* SqlClient.SqlClient
+  // every read is safe to run again on a fresh connection (never alone inside a transaction)
+  const retry = retryOnConnectionLoss(sql)
   const streamsTable = sql(`${schema}.streams`)
   const eventsTable = sql(`${schema}.events`)
   const columns = sql.literal(eventColumns("e"))
@@ -135,13 +138,18 @@ export const make = Effect.fnUntraced(function* (schema: string) {
         WHERE e.event_id IN (${sql.join(", ", false)(ids.map((id) => sql`${id}::uuid`))})`
   })
 
-  const eventsByIds = (ids: ReadonlyArray<string>) => byEventIds(ids).pipe(Effect.map((rows) => rows.map(toRecorded)))
+  const eventsByIds = (ids: ReadonlyArray<string>) =>
+    byEventIds(ids).pipe(
+      retry,
+      Effect.map((rows) => rows.map(toRecorded))
+    )
 
-  const streamRow = SqlSchema.findOneOption({
+  const findStreamRow = SqlSchema.findOneOption({
     Request: Schema.String,
     Result: StreamRow,
     execute: (streamId) => sql`SELECT version, stream_type FROM ${streamsTable} WHERE stream_id = ${streamId}`
   })
+  const streamRow = (streamId: string) => retry(findStreamRow(streamId))
 
   const streamVersion = (streamId: string) =>
     streamRow(streamId).pipe(
@@ -192,6 +200,7 @@ export const make = Effect.fnUntraced(function* (schema: string) {
         request.limit
       ])
       .values.pipe(
+        retry,
         Effect.mapError(Errors.infrastructure("readStream")),
         Effect.flatMap((rows) => {
           const first = rows[0]
@@ -255,6 +264,7 @@ export const make = Effect.fnUntraced(function* (schema: string) {
   /** One page of the global log after `after`, below the horizon of open transactions. */
   const readLogPage = (after: Position.Position, limit: number, filter: EventStore.LogFilter) =>
     logPage({ after, limit, streamTypes: filter.streamTypes, eventTypes: filter.eventTypes }).pipe(
+      retry,
       Effect.map((rows) => rows.map(toRecorded)),
       Effect.mapError(Errors.infrastructure("readAll"))
     )
@@ -301,6 +311,7 @@ export const make = Effect.fnUntraced(function* (schema: string) {
   /** The last event a gap-safe reader can see now (`Position.start` when none). */
   const headPosition = (filter?: EventStore.LogFilter) =>
     head(filterRequest(filter)).pipe(
+      retry,
       Effect.map(Option.match({ onNone: () => Position.start, onSome: toPosition })),
       Effect.mapError(Errors.infrastructure("headPosition"))
     )
@@ -312,6 +323,7 @@ export const make = Effect.fnUntraced(function* (schema: string) {
    */
   const lastCommittedPosition = (filter?: EventStore.LogFilter) =>
     lastCommitted(filterRequest(filter)).pipe(
+      retry,
       Effect.map(Option.match({ onNone: () => Position.start, onSome: toPosition })),
       Effect.mapError(Errors.infrastructure("lastCommittedPosition"))
     )
@@ -319,6 +331,7 @@ export const make = Effect.fnUntraced(function* (schema: string) {
   /** Committed events after `after`, including those still waiting below the horizon. */
   const countAfter = (after: Position.Position, filter?: EventStore.LogFilter) =>
     count({ after, ...filterRequest(filter) }).pipe(
+      retry,
       Effect.map((row) => ({ events: Number(row.events), oldest: row.oldest })),
       Effect.mapError(Errors.infrastructure("countAfter"))
     )

@@ -5,6 +5,7 @@
 import { Errors, type SnapshotStore } from "@eventline/core"
 import { Effect, Option, Schema } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
+import { retryOnConnectionLoss } from "./transient.ts"
 
 const SnapshotRow = Schema.Struct({
   stream_id: Schema.String,
@@ -26,6 +27,8 @@ const toSnapshot = (row: typeof SnapshotRow.Type): SnapshotStore.Snapshot => ({
 export const make = Effect.fnUntraced(function* (schema: string) {
   const sql = yield* SqlClient.SqlClient
   const table = sql(`${schema}.snapshots`)
+  // a load, and a save that replaces only an older snapshot: both safe to run again
+  const retry = retryOnConnectionLoss(sql)
 
   const find = SqlSchema.findOneOption({
     Request: Schema.String,
@@ -36,7 +39,11 @@ export const make = Effect.fnUntraced(function* (schema: string) {
 
   /** The stream's snapshot, if any. */
   const load = (streamId: string) =>
-    find(streamId).pipe(Effect.map(Option.map(toSnapshot)), Effect.mapError(Errors.infrastructure("snapshot.load")))
+    find(streamId).pipe(
+      retry,
+      Effect.map(Option.map(toSnapshot)),
+      Effect.mapError(Errors.infrastructure("snapshot.load"))
+    )
 
   /** Store the snapshot unless a newer one (of the same state schema version) is there. */
   const save = (snapshot: SnapshotStore.Snapshot) =>
@@ -47,6 +54,7 @@ export const make = Effect.fnUntraced(function* (schema: string) {
         stream_type = EXCLUDED.stream_type, version = EXCLUDED.version, schema_version = EXCLUDED.schema_version,
         state = EXCLUDED.state, created_at = now()
       WHERE s.version < EXCLUDED.version OR s.schema_version <> EXCLUDED.schema_version`.pipe(
+      retry,
       Effect.asVoid,
       Effect.mapError(Errors.infrastructure("snapshot.save"))
     )
