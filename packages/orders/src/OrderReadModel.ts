@@ -16,7 +16,7 @@
  * @since 0.1.0
  */
 import { Aggregate, Errors, EventEnvelope, type Subscription } from "@eventline/core"
-import { PgStoreConfig } from "@eventline/postgres"
+import { PgStore, PgStoreConfig } from "@eventline/postgres"
 import { Context, Effect, Layer, Option, Schema, SchemaTransformation } from "effect"
 import { SqlClient, SqlSchema } from "effect/sql"
 import { RecordedId } from "./Ids.ts"
@@ -344,6 +344,8 @@ export class OrderQueries extends Context.Service<
  */
 export const makeQueries = Effect.gen(function* () {
   const { sql, table: orders } = yield* table
+  // plain reads: safe to run again on a fresh connection after a terminated backend
+  const retry = PgStore.retryOnConnectionLoss(sql)
   const columns = sql.literal("id, customer_id, status, total_amount, item_count, version, created_at, updated_at")
 
   const findById = SqlSchema.findOneOption({
@@ -369,7 +371,7 @@ export const makeQueries = Effect.gen(function* () {
         ORDER BY created_at DESC, id DESC LIMIT ${limit}`
   })
 
-  const byId = (orderId: string) => findById(orderId).pipe(Effect.mapError(Errors.infrastructure("orders.byId")))
+  const byId = (orderId: string) => findById(orderId).pipe(retry, Effect.mapError(Errors.infrastructure("orders.byId")))
 
   const list = (options: ListOptions) =>
     Effect.gen(function* () {
@@ -386,7 +388,7 @@ export const makeQueries = Effect.gen(function* () {
         customerId: options.customerId,
         after,
         limit: limit + 1
-      }).pipe(Effect.mapError(Errors.infrastructure("orders.list")))
+      }).pipe(retry, Effect.mapError(Errors.infrastructure("orders.list")))
       const items = views.slice(0, limit)
       const last = items[items.length - 1]
       const nextCursor =
