@@ -13,7 +13,7 @@
  *
  * @since 0.2.0
  */
-import { Effect, Metric, Schedule, type Scope } from "effect"
+import { type Duration, Effect, Metric, Schedule, type Scope } from "effect"
 import { EventBus } from "./EventBus.ts"
 import type { RecordedEvent } from "./EventEnvelope.ts"
 import * as Subscription from "./Subscription.ts"
@@ -36,6 +36,13 @@ export interface Options {
   readonly batchSize?: number | undefined
   /** How a failed publish is retried before the relay restarts from its checkpoint. Default: 100 ms doubling, capped at 5 s, for ~1 min. */
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * The subscription's lease (`Subscription.Options.leaseTtl`): after a crash, another process
+   * (or the restarted one) takes over once it expires. Default: 10 seconds.
+   *
+   * @since 0.3.0
+   */
+  readonly leaseTtl?: Duration.Input | undefined
 }
 
 /**
@@ -86,6 +93,7 @@ export const start = (
       transactional: false,
       batchSize: options.batchSize ?? 2000,
       retry: options.retry ?? defaultRetry,
+      leaseTtl: options.leaseTtl,
       handle: (event) => publishBatch([event]),
       handleBatch: publishBatch
     })

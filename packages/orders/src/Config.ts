@@ -84,6 +84,13 @@ export interface AppConfig {
   /** How long `GET /orders/{id}?consistent=true` waits for the read model before it answers 503. */
   readonly consistencyTimeout: Duration.Duration
   readonly otlpEndpoint: string | undefined
+  /**
+   * The lease of each subscription (read model, saga, relay, consumer): after a kill -9, the
+   * restarted process (or another one) takes over once it expires. Default: 3 seconds.
+   *
+   * @since 0.3.0
+   */
+  readonly leaseTtl: Duration.Duration
   /** @since 0.3.0 */
   readonly authentication: Authentication
   /** @since 0.3.0 */
@@ -157,6 +164,16 @@ export const defaultLimits: Limits = {
 export const defaultConsistencyTimeout: Duration.Duration = Duration.seconds(5)
 
 /**
+ * The service's subscription lease by default: short, so that a process restarted after a kill -9
+ * resumes its subscriptions at once instead of waiting out its dead predecessor's lease (the
+ * library's default is 10 seconds). Renewed every third of it.
+ *
+ * @category constants
+ * @since 0.3.0
+ */
+export const defaultLeaseTtl: Duration.Duration = Duration.seconds(3)
+
+/**
  * @category config
  * @since 0.1.0
  */
@@ -174,6 +191,7 @@ export const config: Config.Config<AppConfig> = Config.all({
     Config.withDefault(defaultConsistencyTimeout)
   ),
   otlpEndpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  leaseTtl: Config.Duration("EVENTLINE_LEASE_TTL").pipe(Config.withDefault(defaultLeaseTtl)),
   tokens: Config.option(Config.Redacted("EVENTLINE_TOKENS")),
   tokensFile: Config.option(Config.String("EVENTLINE_TOKENS_FILE")),
   authMode: Config.Literals(["auto", "on", "off"], "EVENTLINE_AUTH").pipe(Config.withDefault("auto" as const)),
@@ -208,6 +226,7 @@ export const config: Config.Config<AppConfig> = Config.all({
       readyMaxLag: raw.readyMaxLag,
       shutdownTimeout: raw.shutdownTimeout,
       consistencyTimeout: raw.consistencyTimeout,
+      leaseTtl: raw.leaseTtl,
       otlpEndpoint: Option.getOrUndefined(Option.map(raw.otlpEndpoint, (url) => url.toString())),
       authentication: {
         tokens: Option.getOrUndefined(raw.tokens),

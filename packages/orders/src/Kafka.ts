@@ -14,7 +14,7 @@ import { Errors, type EventBus, InProcessBus, type ProcessedEvents, Relay, type 
 import type { Health } from "@eventline/http"
 import { KafkaClient, KafkaEventBus, KafkaProducer, KafkaTopics } from "@eventline/kafka"
 import { PgEventBus } from "@eventline/postgres"
-import { Context, Effect, Layer, Metric, Option } from "effect"
+import { Context, type Duration, Effect, Layer, Metric, Option } from "effect"
 import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as CustomerStatistics from "./CustomerStatistics.ts"
 import * as InventoryAggregate from "./InventoryAggregate.ts"
@@ -75,9 +75,13 @@ const kafkaConsumerLag = (group: string, topic: string) =>
   ).pipe(Effect.mapError((cause) => new Errors.InfrastructureError({ operation: "kafka.consumerLag", cause })))
 
 /** Start the relay and the consumer over the bus in context. */
-const start = (transport: string, consumerLag: Effect.Effect<ReadonlyArray<ConsumerLag>, Errors.InfrastructureError>) =>
+const start = (
+  transport: string,
+  consumerLag: Effect.Effect<ReadonlyArray<ConsumerLag>, Errors.InfrastructureError>,
+  leaseTtl: Duration.Input | undefined
+) =>
   Effect.gen(function* () {
-    const relay = yield* Relay.start({ streamTypes: relayedStreamTypes })
+    const relay = yield* Relay.start({ streamTypes: relayedStreamTypes, leaseTtl })
     yield* CustomerStatistics.run()
     const measured = Effect.tap(consumerLag, (lags) =>
       Effect.forEach(
@@ -98,7 +102,8 @@ const start = (transport: string, consumerLag: Effect.Effect<ReadonlyArray<Consu
  */
 export const layerKafka = (
   brokers: ReadonlyArray<string>,
-  topics: { readonly partitions: number; readonly replicationFactor: number } = { partitions: 3, replicationFactor: 1 }
+  topics: { readonly partitions: number; readonly replicationFactor: number } = { partitions: 3, replicationFactor: 1 },
+  options: { readonly leaseTtl?: Duration.Input | undefined } = {}
 ) => {
   const client = KafkaClient.layer({ brokers, clientId: "eventline-orders" })
   const bus = KafkaEventBus.layer().pipe(Layer.provideMerge(KafkaProducer.layer()), Layer.provideMerge(client))
@@ -116,7 +121,7 @@ export const layerKafka = (
         ),
         (one) => [one]
       )
-      return yield* start("kafka", lag)
+      return yield* start("kafka", lag, options.leaseTtl)
     })
   ).pipe(Layer.provideMerge(bus))
 }
@@ -136,7 +141,7 @@ export const layerEmbedded = (options?: PgEventBus.Options) =>
       const lag = Effect.map(bus.lag(consumerGroup, CustomerStatistics.topic), (messages) => [
         { group: consumerGroup, topic: CustomerStatistics.topic, messages }
       ])
-      return yield* start("embedded", lag)
+      return yield* start("embedded", lag, options?.leaseTtl)
     })
   ).pipe(Layer.provideMerge(PgEventBus.layer(options)))
 
@@ -156,23 +161,25 @@ export const layerInProcess = Layer.effect(
       const committed = Option.getOrElse(yield* bus.committed(consumerGroup, CustomerStatistics.topic), () => 0)
       return [{ group: consumerGroup, topic: CustomerStatistics.topic, messages: Math.max(0, published - committed) }]
     })
-    return yield* start("in-process", lag)
+    return yield* start("in-process", lag, undefined)
   })
 ).pipe(Layer.provideMerge(InProcessBus.layer()))
 
 /**
- * The bus the service streams through.
+ * The bus the service streams through. `leaseTtl` is the lease of the relay and of the embedded
+ * bus's consumer (default 10 seconds).
  *
  * @category layers
  * @since 0.1.0
  */
 export const layer = (
-  brokers: ReadonlyArray<string> | undefined
+  brokers: ReadonlyArray<string> | undefined,
+  options: { readonly leaseTtl?: Duration.Input | undefined } = {}
 ): Layer.Layer<
   Streaming | EventBus.EventBus,
   Errors.InfrastructureError | KafkaClient.KafkaError | Migrator.MigrationError | SqlError.SqlError,
   Subscription.Services | ProcessedEvents.ProcessedEvents | SqlClient.SqlClient
-> => (brokers === undefined ? layerEmbedded() : layerKafka(brokers))
+> => (brokers === undefined ? layerEmbedded(options) : layerKafka(brokers, undefined, options))
 
 const reachable = (broker: string) =>
   Effect.callback<void, string>((resume) => {

@@ -19,7 +19,14 @@ import { Context, type Duration, Effect, Layer } from "effect"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import type { SqlClient } from "effect/sql"
 import { Api } from "./Api.ts"
-import { type AppConfig, type Database, defaultConsistencyTimeout, defaultLimits, type Limits } from "./Config.ts"
+import {
+  type AppConfig,
+  type Database,
+  defaultConsistencyTimeout,
+  defaultLeaseTtl,
+  defaultLimits,
+  type Limits
+} from "./Config.ts"
 import * as CustomerStatistics from "./CustomerStatistics.ts"
 import * as FulfilmentSaga from "./FulfilmentSaga.ts"
 import * as InventoryAggregate from "./InventoryAggregate.ts"
@@ -42,6 +49,13 @@ export interface Options extends Pick<AppConfig, "database" | "kafkaBrokers" | "
   /** How long `?consistent=true` waits for the read model. Default: 5 seconds. */
   readonly consistencyTimeout?: Duration.Duration | undefined
   readonly readModel?: Subscription.Options<unknown, SqlClient.SqlClient> | undefined
+  /**
+   * The lease of every subscription (read model, saga, relay, the embedded bus's consumer).
+   * Default: `Config.defaultLeaseTtl`, 3 seconds.
+   *
+   * @since 0.3.0
+   */
+  readonly leaseTtl?: Duration.Duration | undefined
   /** Bearer-token authentication (see `Auth.resolve` for the start-up policy). Default: none, open. @since 0.3.0 */
   readonly auth?: Auth.Options | undefined
   /** The HTTP limits. Default: `defaultLimits` of `Config`. @since 0.3.0 */
@@ -182,12 +196,13 @@ export const services = (options: Options) => {
   const core = commandBus.pipe(Layer.provideMerge(store(options.database)))
   // on PostgreSQL the saga sends a batch's commands outside its transaction, several orders at
   // once (at least once, deduplicated by command id); PGlite's one connection cannot
-  const fulfilment = options.database._tag === "Postgres" ? { commandConcurrency: 8 } : undefined
-  const running = projections(options.readModel, fulfilment).pipe(
+  const leaseTtl = options.leaseTtl ?? defaultLeaseTtl
+  const fulfilment = { leaseTtl, ...(options.database._tag === "Postgres" ? { commandConcurrency: 8 } : {}) }
+  const running = projections({ leaseTtl, ...(options.readModel ?? OrderReadModel.subscription()) }, fulfilment).pipe(
     Layer.provideMerge(readSide),
     Layer.provideMerge(core)
   )
-  const streaming = Kafka.layer(options.kafkaBrokers).pipe(Layer.provideMerge(running))
+  const streaming = Kafka.layer(options.kafkaBrokers, { leaseTtl }).pipe(Layer.provideMerge(running))
   return Layer.mergeAll(healthChecks(options), readYourWrites(options.consistencyTimeout)).pipe(
     Layer.provideMerge(streaming)
   )
