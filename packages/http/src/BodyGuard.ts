@@ -1,11 +1,14 @@
 /**
  * The body guard: a request body must be JSON (else 415) and at most `maxBodySize` bytes (else
  * 413, default 1 MiB), enforced from `Content-Length` before anything is read, and while reading
- * (the limit is `HttpIncomingMessage.MaxBodySize`, so nothing is buffered past it).
+ * (the limit is `HttpIncomingMessage.MaxBodySize`, so nothing is buffered past it). Since 0.3.0
+ * a JSON body must be valid UTF-8 (else 400): effect's decoder would replace each invalid byte
+ * with U+FFFD and the handler would store text the client never sent.
  *
  * @since 0.2.0
  */
-import { ByteSize, Effect } from "effect"
+import { isUtf8 } from "node:buffer"
+import { ByteSize, Effect, Result } from "effect"
 import { HttpIncomingMessage, type HttpServerRequest, type HttpServerResponse } from "effect/http"
 import * as Problem from "./Problem.ts"
 
@@ -66,6 +69,19 @@ export const payloadTooLarge = (limit: number): Problem.ProblemDetails => ({
 })
 
 /**
+ * The 400 problem of a body that is not UTF-8.
+ *
+ * @category problems
+ * @since 0.3.0
+ */
+export const notUtf8: Problem.ProblemDetails = {
+  type: Problem.types.invalidEncoding,
+  title: "The request body is not valid UTF-8",
+  status: 400,
+  detail: "the request body is not valid UTF-8"
+}
+
+/**
  * Run `app` behind the guard.
  *
  * @category middleware
@@ -93,6 +109,11 @@ export const handle = <E, R>(
     if (Number.isFinite(length) && length > maxBodySize) {
       return Problem.respond(payloadTooLarge(maxBodySize), { connection: "close" })
     }
+    // the body is read once (effect caches it); a failed read is left to the route (413, 400)
+    const checked = Effect.flatMap(Effect.result(request.arrayBuffer), (read) =>
+      Result.isSuccess(read) && !isUtf8(read.success) ? Problem.respond(notUtf8) : app
+    )
+    return Effect.provideService(checked, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodySize))
   }
   return Effect.provideService(app, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodySize))
 }

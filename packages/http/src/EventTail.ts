@@ -5,12 +5,17 @@
  * Server-Sent Events whose `id` is the event's position, so a client that reconnects with
  * `Last-Event-ID` resumes exactly after the last event it received.
  *
+ * Since 0.3.0 a response takes its events from a shared `LiveFeed` when one is given (one reader
+ * of the log for every open tail; `Streams.layerHandlers` makes one): `tail` reads the log on its
+ * own and suits a single consumer.
+ *
  * @since 0.1.0
  */
 import { CommitSignal, type Errors, type EventEnvelope, EventStore, Position } from "@eventline/core"
 import { Duration, Effect, Option, Queue, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpServerResponse } from "effect/http"
+import * as LiveFeed from "./LiveFeed.ts"
 import * as Shutdown from "./Shutdown.ts"
 
 /**
@@ -74,6 +79,22 @@ export const tail = (
 export const toSse = (event: EventEnvelope.RecordedEvent): string =>
   Sse.encoder.write({ _tag: "Event", event: "message", id: String(event.position), data: JSON.stringify(event) })
 
+const encoder = new TextEncoder()
+// an SSE comment line (effect's encoder writes events and retries only)
+const keepAlive = encoder.encode(": keep-alive\n\n")
+const retry = encoder.encode(
+  Sse.encoder.write(new Sse.Retry({ duration: Duration.seconds(1), lastEventId: undefined }))
+)
+// a shared feed hands the same event to every tail: it is encoded once, not once per client
+const encoded = new WeakMap<EventEnvelope.RecordedEvent, Uint8Array>()
+const sseBytes = (event: EventEnvelope.RecordedEvent): Uint8Array => {
+  const cached = encoded.get(event)
+  if (cached !== undefined) return cached
+  const bytes = encoder.encode(toSse(event))
+  encoded.set(event, bytes)
+  return bytes
+}
+
 /**
  * The SSE response of a tail: a `retry` hint first, a comment every `heartbeat` (default 15 s) so
  * proxies keep the connection, and the end of the stream when the service shuts down.
@@ -83,21 +104,35 @@ export const toSse = (event: EventEnvelope.RecordedEvent): string =>
  */
 export const response = Effect.fnUntraced(function* (
   after: Position.Position | undefined,
-  options?: Options & { readonly heartbeat?: Duration.Input | undefined }
+  options?: Options & {
+    /** Without a `feed` (a feed has its own `heartbeat`). Default: 15 seconds. */
+    readonly heartbeat?: Duration.Input | undefined
+    /** Take the events from this shared feed instead of reading the log (since 0.3.0). */
+    readonly feed?: LiveFeed.LiveFeed | undefined
+  }
 ) {
   const context = yield* Effect.context<EventStore.EventStore>()
   const shutdown = yield* Effect.serviceOption(Shutdown.Shutdown)
-  const events = tail(after ?? Position.start, options).pipe(Stream.map(toSse))
-  const heartbeats = Stream.tick(options?.heartbeat ?? "15 seconds").pipe(
-    Stream.drop(1),
-    // an SSE comment line (effect's encoder writes events and retries only)
-    Stream.map(() => ": keep-alive\n\n")
-  )
-  const retry = Sse.encoder.write(new Sse.Retry({ duration: Duration.seconds(1), lastEventId: undefined }))
+  const from = after ?? Position.start
+  const heartbeat = options?.heartbeat ?? "15 seconds"
+  const filter = options?.streamTypes === undefined ? undefined : { streamTypes: options.streamTypes }
+  // a shared feed hands out the keep-alives itself (one timer for every tail, no merge per tail)
+  const messages =
+    options?.feed === undefined
+      ? Stream.merge(
+          tail(from, options).pipe(Stream.map(sseBytes)),
+          Stream.tick(heartbeat).pipe(
+            Stream.drop(1),
+            Stream.map(() => keepAlive)
+          ),
+          { haltStrategy: "left" }
+        )
+      : options.feed
+          .messages(from, filter)
+          .pipe(Stream.map((message) => (message === LiveFeed.KeepAlive ? keepAlive : sseBytes(message))))
   const body = Stream.make(retry).pipe(
-    Stream.concat(Stream.merge(events, heartbeats, { haltStrategy: "left" })),
+    Stream.concat(messages),
     Option.isSome(shutdown) ? Stream.interruptWhen(shutdown.value.await) : (stream) => stream,
-    Stream.encodeText,
     Stream.provideContext(context)
   )
   return HttpServerResponse.stream(body, {

@@ -56,7 +56,11 @@ export interface Options {
   readonly idempotency?: boolean | undefined
   /** Bearer-token authentication. Default: none (every request is served). @since 0.3.0 */
   readonly auth?: Auth.Options | undefined
-  /** How many Server-Sent Events responses may be open at once. Default: 200. @since 0.3.0 */
+  /**
+   * How many Server-Sent Events responses may be open at once. Default: 1000 (200 in 0.3.0's
+   * first cut: each tail read the log itself; since the shared `LiveFeed` an open tail costs no
+   * reads, only a write per event it receives). @since 0.3.0
+   */
   readonly maxSseConnections?: number | undefined
   /** How long a response may take to start (then 503). Default: 15 seconds. @since 0.3.0 */
   readonly requestTimeout?: Duration.Input | undefined
@@ -71,7 +75,7 @@ export interface Options {
  * @since 0.3.0
  */
 export const defaults = {
-  maxSseConnections: 200,
+  maxSseConnections: 1000,
   requestTimeout: Duration.seconds(15),
   bodyTimeout: Duration.seconds(10)
 } as const

@@ -64,7 +64,13 @@ export const types = {
   /** @since 0.3.0 */
   timeout: "urn:eventline:problem:timeout",
   /** @since 0.3.0 */
-  tooManyStreams: "urn:eventline:problem:too-many-streams"
+  tooManyStreams: "urn:eventline:problem:too-many-streams",
+  /** A path parameter over the router's length limit (414). @since 0.3.0 */
+  uriTooLong: "urn:eventline:problem:uri-too-long",
+  /** A path whose percent-encoding is not UTF-8 (400). @since 0.3.0 */
+  malformedPath: "urn:eventline:problem:malformed-path",
+  /** A request body that is not UTF-8 (400). @since 0.3.0 */
+  invalidEncoding: "urn:eventline:problem:invalid-encoding"
 } as const
 
 /**
@@ -568,7 +574,30 @@ export const classify = (
   if (HttpServerError.isHttpServerError(error)) {
     const reason = error.reason
     switch (reason._tag) {
-      case "RouteNotFound":
+      case "RouteNotFound": {
+        const paramLimit = maxParamLengthOf(reason.description)
+        if (paramLimit !== undefined) {
+          return {
+            problem: {
+              type: types.uriTooLong,
+              title: "URI too long",
+              status: 414,
+              detail: `a path parameter must be at most ${paramLimit} characters`
+            },
+            ours: false
+          }
+        }
+        if (isMalformedPath(request.url)) {
+          return {
+            problem: {
+              type: types.malformedPath,
+              title: "The request path is malformed",
+              status: 400,
+              detail: "the request path is not valid percent-encoded UTF-8"
+            },
+            ours: false
+          }
+        }
         return {
           problem: {
             type: types.notFound,
@@ -578,6 +607,7 @@ export const classify = (
           },
           ours: false
         }
+      }
       case "RequestParseError":
         return reason.reason === "BodyTooLarge"
           ? { problem: tooLarge(maxBodySize), headers: { connection: "close" }, ours: false }
@@ -595,6 +625,28 @@ export const classify = (
     }
   }
   return { problem: internal, ours: true }
+}
+
+// effect's router says why it found no route only for an over-long parameter
+const maxParamLengthOf = (description: string | undefined): number | undefined => {
+  const match = description === undefined ? null : /maxParamLength \((\d+)\)/.exec(description)
+  return match === null ? undefined : Number(match[1])
+}
+
+/**
+ * Whether a request target's path is not valid percent-encoded UTF-8 (`/orders/%FF`): the router
+ * cannot decode it, so it finds no route; the client is told its path is malformed instead.
+ *
+ * @category predicates
+ * @since 0.3.0
+ */
+export const isMalformedPath = (url: string): boolean => {
+  try {
+    decodeURI(url.split("?")[0] ?? url)
+    return false
+  } catch {
+    return true
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { EventEnvelope, EventStore, Position } from "@eventline/core"
 import { Effect, Option, Schema, Stream } from "effect"
 import { type HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import * as EventTail from "./EventTail.ts"
+import * as LiveFeed from "./LiveFeed.ts"
 import * as Preconditions from "./Preconditions.ts"
 import * as Problem from "./Problem.ts"
 
@@ -157,25 +158,40 @@ export const readAll = Effect.fn("Streams.readAll")(function* (options?: {
  * @category handlers
  * @since 0.1.0
  */
-export const live = (after: Position.Position | undefined, lastEventId: Position.Position | undefined) =>
+export const live = (
+  after: Position.Position | undefined,
+  lastEventId: Position.Position | undefined,
+  /** The shared reader to take the events from (since 0.3.0; without it the tail reads the log itself). */
+  feed?: LiveFeed.LiveFeed
+) =>
   EventTail.response(
-    Option.getOrUndefined(Option.orElse(Option.fromUndefinedOr(lastEventId), () => Option.fromUndefinedOr(after)))
+    Option.getOrUndefined(Option.orElse(Option.fromUndefinedOr(lastEventId), () => Option.fromUndefinedOr(after))),
+    { feed }
   )
 
 /**
  * The handlers of `Group` on the `EventStore` in context, for an API that includes the group:
  * `HttpApi.make("app").add(Streams.Group)` is served with `Streams.layerHandlers(Api)`.
  *
+ * Since 0.3.0 every live tail takes its events from one shared reader of the log
+ * (`LiveFeed`): the `LiveFeed.Service` in context when there is one, else a feed made with
+ * `options.live` that lives as long as the layer.
+ *
  * @category layers
  * @since 0.2.0
  */
 export const layerHandlers = <ApiId extends string, Groups extends HttpApiGroup.Constraint>(
-  api: HttpApi.HttpApi<ApiId, Groups | typeof Group>
+  api: HttpApi.HttpApi<ApiId, Groups | typeof Group>,
+  options?: { readonly live?: LiveFeed.Options | undefined }
 ) =>
   // only this group of the API is used; seeing the API as having just it keeps the types concrete
   HttpApiBuilder.group(api as HttpApi.HttpApi<ApiId, typeof Group>, "streams", (handlers) =>
-    handlers
-      .handle("readStream", ({ params, query }) => readStream(params.streamId, query))
-      .handle("readAll", ({ query }) => readAll(query))
-      .handle("live", ({ query, headers }) => live(query.after, headers["last-event-id"]))
+    Effect.gen(function* () {
+      const given = yield* Effect.serviceOption(LiveFeed.Service)
+      const feed = Option.isSome(given) ? given.value : yield* LiveFeed.make(options?.live)
+      return handlers
+        .handle("readStream", ({ params, query }) => readStream(params.streamId, query))
+        .handle("readAll", ({ query }) => readAll(query))
+        .handle("live", ({ query, headers }) => live(query.after, headers["last-event-id"], feed))
+    })
   )

@@ -14,6 +14,8 @@ export * as EventTail from "./EventTail.ts"
 export * as Health from "./Health.ts"
 /** @since 0.1.0 */
 export * as Idempotency from "./Idempotency.ts"
+/** @since 0.3.0 */
+export * as LiveFeed from "./LiveFeed.ts"
 /** @since 0.1.0 */
 export * as Logging from "./Logging.ts"
 /** @since 0.1.0 */

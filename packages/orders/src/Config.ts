@@ -20,7 +20,7 @@
  * | `EVENTLINE_AUTH` | `auto` | `auto`: tokens when configured, else open on a loopback HOST only; `on`: tokens required; `off`: open |
  * | `EVENTLINE_AUTH_IDENTITY_HEADER` | (none) | a header naming the end user, set by an authenticating proxy (e.g. `X-Forwarded-User`) |
  * | `EVENTLINE_CORS_ORIGINS` | (none) | origins allowed cross-origin, comma-separated, or `*`; none: no CORS |
- * | `EVENTLINE_MAX_SSE_CONNECTIONS` | 200 | live streams (`/events/live`) open at once (each polls the log); beyond: 503 |
+ * | `EVENTLINE_MAX_SSE_CONNECTIONS` | 1000 | live streams (`/events/live`) open at once (one shared reader of the log; each tail costs a write per event); beyond: 503 |
  * | `EVENTLINE_REQUEST_TIMEOUT` | `15 seconds` | how long a response may take to start; then 503 |
  * | `EVENTLINE_BODY_TIMEOUT` | `10 seconds` | how long a request body may take to arrive; then 408 |
  * | `EVENTLINE_HEADERS_TIMEOUT` | `10 seconds` | how long the request head may take to arrive; then 408 |
