@@ -6,6 +6,9 @@
  *   Maven are installed (started here, stopped at teardown). Set `EVENTLINE_LOCAL_KAFKA=0` to
  *   opt out.
  * - PostgreSQL: `DATABASE_URL` when set; otherwise a server on 127.0.0.1:5432 if one answers.
+ * - Schema registry (Confluent API): `SCHEMA_REGISTRY_URL` when set; otherwise the local
+ *   Apicurio Registry of scripts/registry (built and started here, stopped at teardown). Set
+ *   `EVENTLINE_LOCAL_REGISTRY=0` to opt out.
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { connect } from "node:net"
@@ -16,6 +19,7 @@ declare module "vitest" {
   export interface ProvidedContext {
     readonly kafkaBrokers: string | undefined
     readonly databaseUrl: string | undefined
+    readonly schemaRegistryUrl: string | undefined
   }
 }
 
@@ -55,13 +59,33 @@ export default async function setup(project: TestProject) {
       kafkaBrokers = `127.0.0.1:${kafkaPort}`
     }
   }
+  let startedRegistry = false
+  let schemaRegistryUrl = process.env.SCHEMA_REGISTRY_URL || undefined
+  const registryPort = process.env.REGISTRY_PORT ?? "8081"
+  if (schemaRegistryUrl === undefined && process.env.EVENTLINE_LOCAL_REGISTRY !== "0") {
+    const url = `http://127.0.0.1:${registryPort}/apis/ccompat/v7`
+    if (await portAnswers("127.0.0.1", Number(registryPort))) {
+      schemaRegistryUrl = url
+    } else if (hasCommand("java") && hasCommand("mvn")) {
+      const output = execFileSync("bash", ["scripts/registry/start.sh"], {
+        cwd: root,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"]
+      })
+      process.stdout.write(output)
+      startedRegistry = !output.includes("already running")
+      schemaRegistryUrl = url
+    }
+  }
   let databaseUrl = process.env.DATABASE_URL || undefined
   if (databaseUrl === undefined && (await portAnswers("127.0.0.1", 5432))) {
     databaseUrl = "postgres://postgres@127.0.0.1:5432/postgres"
   }
   project.provide("kafkaBrokers", kafkaBrokers)
   project.provide("databaseUrl", databaseUrl)
+  project.provide("schemaRegistryUrl", schemaRegistryUrl)
   return () => {
     if (startedKafka) execFileSync("bash", ["scripts/kafka/stop.sh"], { cwd: root, stdio: "inherit" })
+    if (startedRegistry) execFileSync("bash", ["scripts/registry/stop.sh"], { cwd: root, stdio: "inherit" })
   }
 }

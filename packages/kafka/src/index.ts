@@ -2,6 +2,10 @@
  * @since 0.1.0
  */
 
+/** @since 0.3.0 */
+export * as AvroCodec from "./AvroCodec.ts"
+/** @since 0.3.0 */
+export * as AvroSchema from "./AvroSchema.ts"
 /** @since 0.1.0 */
 export * as DeadLetters from "./DeadLetters.ts"
 /** @since 0.1.0 */
@@ -16,3 +20,5 @@ export * as KafkaEventBus from "./KafkaEventBus.ts"
 export * as KafkaProducer from "./KafkaProducer.ts"
 /** @since 0.2.0 */
 export * as KafkaTopics from "./KafkaTopics.ts"
+/** @since 0.3.0 */
+export * as SchemaRegistry from "./SchemaRegistry.ts"
