@@ -2,7 +2,9 @@
  * The fulfilment process: when an order is confirmed, reserve stock for every item; if any
  * reservation is refused, release what was reserved and cancel the order ("out of stock"). An
  * order still pending when its deadline passes (default 15 minutes after it was placed) is
- * cancelled ("expired"). An order cancelled after stock was reserved for it gives the stock back.
+ * cancelled ("expired"). Once every item is reserved the reservations are committed (the stock is
+ * sold and the order leaves the products' state). An order cancelled after stock was reserved for
+ * it gives the stock back: released while reserving, returned once committed.
  *
  * Pure: the runner (`ProcessManagerRunner`) makes it durable. One instance per order, keyed by the
  * order id, its inputs in the stream `Fulfilment-<orderId>`.
@@ -92,6 +94,25 @@ const evolve = (state: FulfilmentState, input: FulfilmentInput): FulfilmentState
 const release = (state: FulfilmentState): ReadonlyArray<Command> =>
   state.reserved.map((productId) => InventoryCommand.cases.Release.make({ productId, orderId: state.orderId }))
 
+// the last reservation is in: final, so that a product's state holds only the orders in flight
+const commit = (state: FulfilmentState): ReadonlyArray<Command> =>
+  state.reserved.map((productId) =>
+    InventoryCommand.cases.CommitReservation.make({ productId, orderId: state.orderId })
+  )
+
+// stock of a committed order, by the quantity it reserved (also right for an older instance that
+// never committed: Inventory then releases the reservation instead)
+const giveBack = (state: FulfilmentState): ReadonlyArray<Command> =>
+  state.lines
+    .filter((line) => state.reserved.includes(line.productId))
+    .map((line) =>
+      InventoryCommand.cases.ReturnStock.make({
+        productId: line.productId,
+        orderId: state.orderId,
+        quantity: line.quantity
+      })
+    )
+
 const react = (expireAfter: Duration.Duration) => (state: FulfilmentState, input: FulfilmentInput) => {
   const next = evolve(state, input)
   switch (input._tag) {
@@ -131,7 +152,9 @@ const react = (expireAfter: Duration.Duration) => (state: FulfilmentState, input
         : // a reservation that arrives after the order was closed goes straight back
           state.status === "Closed" && input._tag === "StockReserved"
           ? { commands: release({ ...state, reserved: [input.productId] }) }
-          : ProcessManager.nothing
+          : state.status === "Reserving" && next.status === "Reserved"
+            ? { commands: commit(next) }
+            : ProcessManager.nothing
     case "OrderExpired":
       return state.status === "Pending"
         ? { commands: [OrderCommand.cases.CancelOrder.make({ orderId: state.orderId, reason: "expired" })] }
@@ -140,7 +163,7 @@ const react = (expireAfter: Duration.Duration) => (state: FulfilmentState, input
       // cancelled by someone else after stock was reserved: compensate
       return state.status === "CancellingOutOfStock" || state.status === "Closed"
         ? ProcessManager.nothing
-        : { commands: release(state) }
+        : { commands: state.status === "Reserved" ? giveBack(state) : release(state) }
   }
 }
 

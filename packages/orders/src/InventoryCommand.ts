@@ -25,7 +25,11 @@ export const InventoryCommand = Schema.TaggedUnion({
   Restock: { productId: ProductId, quantity: Quantity },
   // sent by the saga for orders already placed: their ids follow the rule they were placed under
   Reserve: { productId: RecordedId, orderId: RecordedId, quantity: Quantity },
-  Release: { productId: RecordedId, orderId: RecordedId }
+  Release: { productId: RecordedId, orderId: RecordedId },
+  // the saga, once the order is confirmed and all its stock reserved: the reservation is final
+  CommitReservation: { productId: RecordedId, orderId: RecordedId },
+  // the saga, when an order whose stock it committed is cancelled: the quantity it committed
+  ReturnStock: { productId: RecordedId, orderId: RecordedId, quantity: Quantity }
 })
 
 /**
@@ -69,3 +73,31 @@ export const Release = InventoryCommand.cases.Release
  * @since 0.2.0
  */
 export type Release = typeof Release.Type
+
+/**
+ * Makes an order's reservation final: the stock is sold, and the order leaves the product's state.
+ *
+ * @category constructors
+ * @since 0.3.0
+ */
+export const CommitReservation = InventoryCommand.cases.CommitReservation
+
+/**
+ * @category models
+ * @since 0.3.0
+ */
+export type CommitReservation = typeof CommitReservation.Type
+
+/**
+ * Gives back the stock of an order cancelled after its reservation was committed.
+ *
+ * @category constructors
+ * @since 0.3.0
+ */
+export const ReturnStock = InventoryCommand.cases.ReturnStock
+
+/**
+ * @category models
+ * @since 0.3.0
+ */
+export type ReturnStock = typeof ReturnStock.Type

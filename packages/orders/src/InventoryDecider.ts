@@ -6,6 +6,13 @@
  * - Reserving twice for the same order, or releasing what was never reserved, changes nothing,
  *   so a process manager may repeat itself safely.
  * - Releasing gives back everything reserved for the order.
+ * - Committing makes a reservation final (the stock is sold): the order leaves the state, so the
+ *   state holds only the orders in flight, not every order ever served. The decider keeps no
+ *   memory of committed orders (that memory is what grew without bound): a Reserve for a committed
+ *   order reserves anew, a Release of it changes nothing. The saga sends Reserve once per order
+ *   and never after its commit, and a redelivered command is answered by its command id.
+ * - Returning stock of a committed order adds it back; while the order still holds a reservation
+ *   (committed never, e.g. by a saga instance older than the commit) it releases that instead.
  *
  * @since 0.2.0
  */
@@ -97,7 +104,26 @@ const decide = (
       if (reserved === undefined) return Decider.accept()
       return Decider.accept<[InventoryEvent]>({ _tag: "StockReleased", orderId: command.orderId, quantity: reserved })
     }
+    case "CommitReservation": {
+      const reserved = state.reservations[command.orderId]
+      if (reserved === undefined) return Decider.accept()
+      return Decider.accept<[InventoryEvent]>({ _tag: "StockCommitted", orderId: command.orderId, quantity: reserved })
+    }
+    case "ReturnStock": {
+      const reserved = state.reservations[command.orderId]
+      return Decider.accept<[InventoryEvent]>(
+        reserved === undefined
+          ? { _tag: "StockReturned", orderId: command.orderId, quantity: command.quantity }
+          : { _tag: "StockReleased", orderId: command.orderId, quantity: reserved }
+      )
+    }
   }
+}
+
+// a copy per event, of the orders in flight only: committed ones leave the map
+const without = (reservations: InventoryState["reservations"], orderId: string): InventoryState["reservations"] => {
+  const { [orderId]: _gone, ...rest } = reservations
+  return rest
 }
 
 const evolve = (state: InventoryState, event: InventoryEvent): InventoryState => {
@@ -109,10 +135,12 @@ const evolve = (state: InventoryState, event: InventoryEvent): InventoryState =>
         available: state.available - event.quantity,
         reservations: { ...state.reservations, [event.orderId]: event.quantity }
       }
-    case "StockReleased": {
-      const { [event.orderId]: _released, ...rest } = state.reservations
-      return { available: state.available + event.quantity, reservations: rest }
-    }
+    case "StockReleased":
+      return { available: state.available + event.quantity, reservations: without(state.reservations, event.orderId) }
+    case "StockCommitted":
+      return { ...state, reservations: without(state.reservations, event.orderId) }
+    case "StockReturned":
+      return { ...state, available: state.available + event.quantity }
   }
 }
 

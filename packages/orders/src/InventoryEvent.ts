@@ -17,7 +17,11 @@ import { RecordedId } from "./Ids.ts"
 export const InventoryEvent = Schema.TaggedUnion({
   StockRestocked: { quantity: Schema.Int },
   StockReserved: { orderId: RecordedId, quantity: Schema.Int },
-  StockReleased: { orderId: RecordedId, quantity: Schema.Int }
+  StockReleased: { orderId: RecordedId, quantity: Schema.Int },
+  // the order's reservation became a sale: it leaves the state, the stock stays taken
+  StockCommitted: { orderId: RecordedId, quantity: Schema.Int },
+  // stock of a committed order comes back (the order was cancelled after its sale)
+  StockReturned: { orderId: RecordedId, quantity: Schema.Int }
 })
 
 /**
@@ -61,3 +65,27 @@ export const StockReleased = InventoryEvent.cases.StockReleased
  * @since 0.2.0
  */
 export type StockReleased = typeof StockReleased.Type
+
+/**
+ * @category constructors
+ * @since 0.3.0
+ */
+export const StockCommitted = InventoryEvent.cases.StockCommitted
+
+/**
+ * @category models
+ * @since 0.3.0
+ */
+export type StockCommitted = typeof StockCommitted.Type
+
+/**
+ * @category constructors
+ * @since 0.3.0
+ */
+export const StockReturned = InventoryEvent.cases.StockReturned
+
+/**
+ * @category models
+ * @since 0.3.0
+ */
+export type StockReturned = typeof StockReturned.Type

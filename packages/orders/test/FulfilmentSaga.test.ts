@@ -130,6 +130,34 @@ describe("FulfilmentSaga (pure)", () => {
     assert.deepStrictEqual(saga.react(reserving, expired).commands, [], "a confirmed order does not expire")
     assert.deepInclude(saga.react(fold([placed]), expired).commands[0], { _tag: "CancelOrder", reason: "expired" })
   })
+
+  it("commits the reservations once the last one is in, never reserves again, and returns the stock on a cancel", () => {
+    const confirmed = FulfilmentSaga.FulfilmentInput.cases.OrderConfirmed.make({})
+    const reservedP1 = FulfilmentSaga.FulfilmentInput.cases.StockReserved.make({ productId: "p-1" })
+    const reservedP2 = FulfilmentSaga.FulfilmentInput.cases.StockReserved.make({ productId: "p-2" })
+    const oneReserved = fold([placed, confirmed, reservedP1])
+    assert.deepStrictEqual(
+      saga.react(oneReserved, reservedP2).commands.map((command) => JSON.stringify(command)),
+      [
+        JSON.stringify({ _tag: "CommitReservation", productId: "p-1", orderId: "o-1" }),
+        JSON.stringify({ _tag: "CommitReservation", productId: "p-2", orderId: "o-1" })
+      ]
+    )
+    const done = saga.evolve(oneReserved, reservedP2)
+    assert.strictEqual(done.status, "Reserved")
+    // a Reserve after the commit would reserve anew: the saga sends none once it is done
+    assert.deepStrictEqual(saga.react(done, confirmed).commands, [])
+    assert.deepStrictEqual(saga.react(done, reservedP2).commands, [])
+    assert.deepStrictEqual(
+      saga
+        .react(done, FulfilmentSaga.FulfilmentInput.cases.OrderCancelled.make({}))
+        .commands.map((command) => JSON.stringify(command)),
+      [
+        JSON.stringify({ _tag: "ReturnStock", productId: "p-1", orderId: "o-1", quantity: 2 }),
+        JSON.stringify({ _tag: "ReturnStock", productId: "p-2", orderId: "o-1", quantity: 1 })
+      ]
+    )
+  })
 })
 
 layer(Bus.pipe(Layer.provideMerge(PgStore.layerEmbedded())), { excludeTestServices: true, timeout: "120 seconds" })(
@@ -154,8 +182,9 @@ layer(Bus.pipe(Layer.provideMerge(PgStore.layerEmbedded())), { excludeTestServic
           yield* bus.dispatch(confirm("life-o1"))
           yield* settle(handle)
           assert.strictEqual((yield* orderOf("life-o1")).status, "Confirmed")
-          assert.deepStrictEqual(yield* stockOf("life-p1"), { available: 3, reservations: { "life-o1": 2 } })
-          assert.deepStrictEqual(yield* stockOf("life-p2"), { available: 0, reservations: { "life-o1": 1 } })
+          // every item reserved: the reservations are committed, the stock stays sold
+          assert.deepStrictEqual(yield* stockOf("life-p1"), { available: 3, reservations: {} })
+          assert.deepStrictEqual(yield* stockOf("life-p2"), { available: 0, reservations: {} })
 
           yield* bus.dispatch(
             createOrder("life-o2", [
@@ -169,14 +198,24 @@ layer(Bus.pipe(Layer.provideMerge(PgStore.layerEmbedded())), { excludeTestServic
           const cancellations = yield* cancellationsOf("life-o2")
           assert.strictEqual(cancellations.length, 1)
           assert.deepInclude(cancellations[0], { reason: "out of stock" })
-          assert.deepStrictEqual(yield* stockOf("life-p1"), { available: 3, reservations: { "life-o1": 2 } })
+          assert.deepStrictEqual(yield* stockOf("life-p1"), { available: 3, reservations: {} })
           assert.deepStrictEqual(yield* eventTypes("life-p1"), [
             "StockRestocked",
             "StockReserved:life-o1",
+            "StockCommitted:life-o1",
             "StockReserved:life-o2",
             "StockReleased:life-o2"
           ])
           assert.strictEqual((yield* handle.state("life-o2")).status, "Closed")
+
+          // the confirmed order is cancelled after its sale: its stock comes back
+          yield* bus.dispatch(
+            OrderCommand.OrderCommand.cases.CancelOrder.make({ orderId: "life-o1", reason: "returned" })
+          )
+          yield* settle(handle)
+          assert.deepStrictEqual(yield* stockOf("life-p1"), { available: 5, reservations: {} })
+          assert.deepStrictEqual(yield* stockOf("life-p2"), { available: 1, reservations: {} })
+          assert.deepStrictEqual((yield* eventTypes("life-p2")).slice(-1), ["StockReturned:life-o1"])
           yield* Scope.close(scope, Exit.void)
         }),
       60_000
