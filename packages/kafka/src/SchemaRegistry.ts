@@ -12,7 +12,7 @@
  *
  * @since 0.3.0
  */
-import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Context, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 
 /**
@@ -129,6 +129,8 @@ export class SchemaRegistry extends Context.Service<
 
 const contentType = "application/vnd.schemaregistry.v1+json"
 
+const transientRetry = Schedule.exponential("100 millis", 2).pipe(Schedule.jittered, Schedule.upTo({ times: 5 }))
+
 /**
  * A client of the registry at `options.url`, on the ambient `HttpClient`.
  *
@@ -175,7 +177,15 @@ export const make = (options: Options): Effect.Effect<SchemaRegistry["Service"],
           status: response.status,
           reason: Option.isSome(decoded) ? decoded.value.message : JSON.stringify(body)
         })
-      })
+      }).pipe(
+        // every call here is idempotent (registering the same schema again returns its id): a
+        // 5xx (Apicurio's storage times out on a lock under concurrent registrations) is tried
+        // again; an unreachable registry fails at once, to say so at start-up
+        Effect.retry({
+          schedule: transientRetry,
+          while: (error) => error instanceof SchemaRegistryError && error.status !== undefined && error.status >= 500
+        })
+      )
 
     const subjectUrl = (subject: string) => `${base}/subjects/${encodeURIComponent(subject)}`
     const configUrl = (subject: string) => `${base}/config/${encodeURIComponent(subject)}`

@@ -81,7 +81,7 @@ describe("AvroCodec wire format", () => {
 })
 
 describe("AvroCodec with a registry", () => {
-  it.effect("encodes key, framed value with the registered id, and the routing headers", () =>
+  it.live("encodes key, framed value with the registered id, and the routing headers", () =>
     Effect.gen(function* () {
       const codec = yield* orderCodec()
       const event = recorded("OrderCreated", created)
@@ -97,7 +97,7 @@ describe("AvroCodec with a registry", () => {
     }).pipe(Effect.provide(RegistryTest))
   )
 
-  it.effect("round-trips random Order envelopes (property)", () =>
+  it.live("round-trips random Order envelopes (property)", () =>
     Effect.gen(function* () {
       const codec = yield* orderCodec()
       const encodeEvent = Schema.encodeSync(Schema.toCodecJson(OrderEvent))
@@ -140,7 +140,7 @@ describe("AvroCodec with a registry", () => {
     }).pipe(Effect.provide(RegistryTest))
   )
 
-  it.effect("reads data written under OrderCreated v1 with the v2 codec: the default fills currency", () =>
+  it.live("reads data written under OrderCreated v1 with the v2 codec: the default fills currency", () =>
     Effect.gen(function* () {
       const subject = unique("eventline-test-evolve-value")
       const v1 = yield* orderCodec(orderEventsV1, subject)
@@ -153,7 +153,7 @@ describe("AvroCodec with a registry", () => {
     }).pipe(Effect.provide(RegistryTest))
   )
 
-  it.effect("refuses an event that does not fit, naming the field, and undecodable values", () =>
+  it.live("refuses an event that does not fit, naming the field, and undecodable values", () =>
     Effect.gen(function* () {
       const codec = yield* orderCodec()
       const { currency: _, ...v1Data } = created

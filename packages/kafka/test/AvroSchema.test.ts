@@ -41,7 +41,7 @@ describe("AvroSchema", () => {
         namespace: "eventline.orders",
         fields: [
           { name: "customerId", type: "string" },
-          { name: "currency", type: "string" },
+          { name: "currency", type: "string", default: "EUR" },
           {
             name: "items",
             type: {

@@ -59,7 +59,7 @@ const envelopeText = (events: Schema.Top): string => {
 }
 
 describe("SchemaRegistry", () => {
-  it.effect("registers a subject's schema: an id, the same one again for the same schema", () =>
+  it.live("registers a subject's schema: an id, the same one again for the same schema", () =>
     Effect.gen(function* () {
       const registry = yield* SchemaRegistry.SchemaRegistry
       const subject = unique("eventline-test-register-value")
@@ -72,7 +72,7 @@ describe("SchemaRegistry", () => {
     }).pipe(Effect.provide(RegistryTest))
   )
 
-  it.effect("sets and reads a subject's compatibility level", () =>
+  it.live("sets and reads a subject's compatibility level", () =>
     Effect.gen(function* () {
       const registry = yield* SchemaRegistry.SchemaRegistry
       const subject = unique("eventline-test-config-value")
@@ -81,7 +81,7 @@ describe("SchemaRegistry", () => {
     }).pipe(Effect.provide(RegistryTest))
   )
 
-  it.effect("BACKWARD: accepts OrderCreated v1 -> v2 (a field added with a default)", () =>
+  it.live("BACKWARD: accepts OrderCreated v1 -> v2 (a field added with a default)", () =>
     Effect.gen(function* () {
       const registry = yield* SchemaRegistry.SchemaRegistry
       const subject = unique("eventline-test-backward-value")
@@ -94,7 +94,7 @@ describe("SchemaRegistry", () => {
     }).pipe(Effect.provide(RegistryTest))
   )
 
-  it.effect("BACKWARD: refuses a field added without a default, with the registry's reason", () =>
+  it.live("BACKWARD: refuses a field added without a default, with the registry's reason", () =>
     Effect.gen(function* () {
       const registry = yield* SchemaRegistry.SchemaRegistry
       const subject = unique("eventline-test-refused-value")
@@ -117,7 +117,7 @@ describe("SchemaRegistry", () => {
     }).pipe(Effect.provide(RegistryTest))
   )
 
-  it.effect("fails with SchemaRegistryError on an unknown id and on an unreachable registry", () =>
+  it.live("fails with SchemaRegistryError on an unknown id and on an unreachable registry", () =>
     Effect.gen(function* () {
       const registry = yield* SchemaRegistry.SchemaRegistry
       const missing = yield* registry.schemaById(2_000_000_000).pipe(Effect.flip)

@@ -81,7 +81,8 @@ export const OrderCreatedV1 = Schema.Struct({
  */
 export const OrderCreatedV2 = Schema.Struct({
   customerId: RecordedId,
-  currency: Currency,
+  // the default is also the Avro default: a v2 reader of v1 data (no currency) reads euros
+  currency: Currency.annotate({ default: defaultCurrency }),
   items: Schema.Array(OrderLine).check(Schema.isMinLength(1)),
   /** The sum of price × quantity over the items, in minor units (cents) of the currency. */
   totalAmount: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
