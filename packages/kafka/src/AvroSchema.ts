@@ -49,7 +49,17 @@ export type AvroJson = string | number | boolean | null | ReadonlyArray<AvroJson
  * @since 0.3.0
  */
 export class AvroValueError extends Error {
+  /**
+   * The field, e.g. `data.items[0].price`.
+   *
+   * @since 0.3.0
+   */
   readonly path: string
+  /**
+   * Why the value does not fit.
+   *
+   * @since 0.3.0
+   */
   readonly reason: string
   constructor(path: string, reason: string) {
     super(`${path}: ${reason}`)
