@@ -7,39 +7,13 @@ import { execFile } from "node:child_process"
 import { promisify } from "node:util"
 import { assert, describe, it } from "@effect/vitest"
 import { EventEnvelope } from "@eventline/core"
-import { defaultCurrency, OrderCreatedV1, OrderCreatedV2, OrderEvent } from "@eventline/orders/OrderEvent"
+import { OrderEvent } from "@eventline/orders/OrderEvent"
 import { isAvailable } from "@eventline/testing/TestEnvironment"
 import { Arbitrary, DateTime, Effect, Layer, Result, Schema, Stream } from "effect"
-import { FetchHttpClient } from "effect/http"
-import { inject } from "vitest"
-import { AvroCodec, KafkaConsumer, KafkaProducer, SchemaRegistry } from "../src/index.ts"
+import { AvroCodec, KafkaConsumer, KafkaProducer } from "../src/index.ts"
+import { orderEventsV1, orderEventsV2WithDefault, RegistryTest } from "./registry.ts"
 import { brokers, envelope, fastGroup, howToProvideKafka, KafkaTest, scopedTopic, unique } from "./utils.ts"
 
-/** The registry the globalSetup started (scripts/registry), or SCHEMA_REGISTRY_URL. */
-const registryUrl = (): string => {
-  const url = inject("schemaRegistryUrl") ?? process.env.SCHEMA_REGISTRY_URL
-  if (url === undefined || url === "") {
-    throw new Error("no schema registry: set SCHEMA_REGISTRY_URL or run bash scripts/registry/start.sh")
-  }
-  return url
-}
-
-/** The Order events with OrderCreated at version 1, and at version 2 with a default currency. */
-const orderEventsV1 = Schema.TaggedUnion({
-  OrderCreated: OrderCreatedV1.fields,
-  OrderConfirmed: { confirmedAt: EventEnvelope.Timestamp },
-  OrderCancelled: { reason: Schema.String, cancelledAt: EventEnvelope.Timestamp }
-})
-const orderEventsV2WithDefault = Schema.TaggedUnion({
-  OrderCreated: {
-    ...OrderCreatedV2.fields,
-    currency: OrderCreatedV2.fields.currency.annotate({ default: defaultCurrency })
-  },
-  OrderConfirmed: { confirmedAt: EventEnvelope.Timestamp },
-  OrderCancelled: { reason: Schema.String, cancelledAt: EventEnvelope.Timestamp }
-})
-
-const RegistryTest = SchemaRegistry.layer({ url: registryUrl() }).pipe(Layer.provide(FetchHttpClient.layer))
 const _execFileAsync = promisify(execFile)
 const publishedAt = DateTime.makeUnsafe("2026-11-27T10:00:00.000Z")
 

@@ -6,44 +6,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { EventEnvelope } from "@eventline/core"
-import { defaultCurrency, OrderCreatedV1, OrderCreatedV2 } from "@eventline/orders/OrderEvent"
-import { Effect, Layer, Option, Result, Schema } from "effect"
+import { OrderCreatedV1 } from "@eventline/orders/OrderEvent"
+import { Effect, Option, Result, Schema } from "effect"
 import { FetchHttpClient } from "effect/http"
-import { inject } from "vitest"
 import { AvroSchema, SchemaRegistry } from "../src/index.ts"
+import { orderEventsV1, orderEventsV2WithDefault, RegistryTest } from "./registry.ts"
 import { unique } from "./utils.ts"
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    readonly schemaRegistryUrl: string | undefined
-  }
-}
-
-/** The registry the globalSetup started (scripts/registry), or SCHEMA_REGISTRY_URL. */
-const registryUrl = (): string => {
-  const url = inject("schemaRegistryUrl") ?? process.env.SCHEMA_REGISTRY_URL
-  if (url === undefined || url === "") {
-    throw new Error("no schema registry: set SCHEMA_REGISTRY_URL or run bash scripts/registry/start.sh")
-  }
-  return url
-}
-
-const RegistryTest = SchemaRegistry.layer({ url: registryUrl() }).pipe(Layer.provide(FetchHttpClient.layer))
-
-/** The Order events with OrderCreated at version 1, and at version 2 with a default currency. */
-const orderEventsV1 = Schema.TaggedUnion({
-  OrderCreated: OrderCreatedV1.fields,
-  OrderConfirmed: { confirmedAt: EventEnvelope.Timestamp },
-  OrderCancelled: { reason: Schema.String, cancelledAt: EventEnvelope.Timestamp }
-})
-const orderEventsV2WithDefault = Schema.TaggedUnion({
-  OrderCreated: {
-    ...OrderCreatedV2.fields,
-    currency: OrderCreatedV2.fields.currency.annotate({ default: defaultCurrency })
-  },
-  OrderConfirmed: { confirmedAt: EventEnvelope.Timestamp },
-  OrderCancelled: { reason: Schema.String, cancelledAt: EventEnvelope.Timestamp }
-})
 
 /** OrderCreated gains a field without a default: a v2 reader cannot read v1 data. */
 const orderEventsV2NoDefault = Schema.TaggedUnion({
