@@ -144,6 +144,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   const clientBuffer = options?.clientBuffer ?? defaults.clientBuffer
   const heartbeat = Duration.toMillis(Duration.fromInputUnsafe(options?.heartbeat ?? defaults.heartbeat))
 
+  // how long a gap read waits for events the shared reader saw but this read's horizon still holds back
+  const gapRetry = Duration.millis(20)
   // the shared state, changed only in synchronous steps (a registration and a publication never interleave)
   const sinks = new Set<Sink>()
   let running: { readonly generation: number; fiber: Fiber.Fiber<void> | undefined } | undefined
@@ -285,14 +287,31 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     Stream.suspend(() => {
       // the last position handed out: nothing at or before it is handed out again
       let last = after
-      /** Own reads after `last` until a short page, or until a page reaches `until`. */
-      const catchUp = (until: Position.Position | undefined) =>
+      /** Own reads after `last` until a short page (the end of the log, as far as it can be read now). */
+      const catchUp = Stream.suspend(() =>
+        Stream.paginate(last, (cursor) =>
+          Effect.map(page(cursor, filter), (events) => {
+            const end = events[events.length - 1]?.position ?? cursor
+            return [events, events.length < batchSize ? Option.none() : Option.some(end)] as const
+          })
+        )
+      )
+      /**
+       * Own reads after `last` up to `until`, where the shared reader's queue starts. A short
+       * page does not end it: a later read's horizon may be lower than the shared reader's was
+       * (an append that took its transaction id early holds it back), so the events up to `until`
+       * may become readable only later. The pages are unfiltered, so the position always reaches
+       * `until`; the filter is applied here.
+       */
+      const fillGap = (until: Position.Position) =>
         Stream.suspend(() =>
           Stream.paginate(last, (cursor) =>
-            Effect.map(page(cursor, filter), (events) => {
+            Effect.flatMap(page(cursor), (events) => {
               const end = events[events.length - 1]?.position ?? cursor
-              const done = events.length < batchSize || (until !== undefined && end >= until)
-              return [events, done ? Option.none() : Option.some(end)] as const
+              const done = end >= until
+              const wanted = filter === undefined ? events : events.filter(matches(filter))
+              const held = !done && events.length < batchSize ? Effect.sleep(gapRetry) : Effect.void
+              return Effect.as(held, [wanted, done ? Option.none() : Option.some(end)] as const)
             })
           )
         )
@@ -305,11 +324,11 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
           yield* Effect.addFinalizer(() => unregister(sink))
           const from = yield* join(sink)
           // behind the shared reader: read up to where its queue starts, then take from the queue
-          const gap = from > last ? catchUp(from) : Stream.empty
+          const gap = from > last ? fillGap(from) : Stream.empty
           return Stream.concat(gap, Stream.fromQueue(sink.queue))
         })
       )
-      return Stream.concat(catchUp(undefined), live).pipe(
+      return Stream.concat(catchUp, live).pipe(
         Stream.filter((message) => {
           if (message === KeepAlive) return true
           if (message.position <= last) return false
