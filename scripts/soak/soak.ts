@@ -9,7 +9,7 @@
  * --kafka-port and the next one; --no-kafka: the in-process bus). Open-loop load at --rate: create,
  * confirm, cancel, restock, GET /orders/:id (half with ?consistent=true), GET /orders; an SSE client
  * on /events/live resuming by Last-Event-ID. A probe order a second measures the read-model lag
- * (ack to GET /orders/:id) and the saga lag (confirm to its reservation in GET /inventory/:id);
+ * (ack to GET /orders/:id) and the saga lag (confirm to its unit taken from GET /inventory/:id);
  * /metrics and the oldest open transaction on the server (it holds back every reader) are sampled.
  * Faults, one at a time every 0.5-1.5 x --fault-interval: pg_terminate_backend of the service's
  * connections, a broker restart, a service restart by SIGTERM or SIGKILL (a restart window lasts
@@ -71,6 +71,7 @@ type Sample = Omit<Reply, "text"> & { readonly kind: Kind; readonly start: numbe
 type Ack = { readonly streamId: string; readonly version: number; readonly type?: string }
 
 const Accepted = Schema.fromJsonString(Schema.Struct({ version: Schema.Int }))
+const Stock = Schema.fromJsonString(Schema.Struct({ available: Schema.Int }))
 const versionOf = (reply: Reply) =>
   Option.getOrUndefined(Schema.decodeUnknownOption(Accepted)(reply.text))?.version ?? -1
 const succeeds = (reply: Reply) => reply.status >= 200 && reply.status < 300
@@ -178,7 +179,7 @@ const program = Effect.gen(function* () {
     yield* FiberSet.awaitEmpty(inFlight)
   })
 
-  // ---- probes: read-model lag (201 to GET /orders/:id) and saga lag (confirm to the reservation)
+  // ---- probes: read-model lag (201 to GET /orders/:id) and saga lag (confirm to the probe's stock taken)
   const lags = { readModel: [] as Array<number>, saga: [] as Array<number>, unresolved: 0 }
   const slowProbes: Array<{ at: number; path: string; ms: number }> = []
   const until = (path: string, done: (reply: Reply) => boolean, into: Array<number>) =>
@@ -192,6 +193,8 @@ const program = Effect.gen(function* () {
       else into.push(now() - from)
       if (now() - from > 1000) slowProbes.push({ at: Math.round(from / 1000), path, ms: Math.round(now() - from) })
     })
+  const availableOf = (reply: Reply): number | undefined =>
+    reply.status === 200 ? Option.getOrUndefined(Schema.decodeUnknownOption(Stock)(reply.text))?.available : undefined
   const probe = Effect.gen(function* () {
     const orderId = `soak-${runTag}-probe-${++sequence}`
     const items = [{ productId: probeProduct, quantity: 1, price: 1 }]
@@ -199,12 +202,15 @@ const program = Effect.gen(function* () {
     if (placed.status !== 201) return
     acks.push({ streamId: `Order/${orderId}`, version: 1, type: "OrderCreated" })
     yield* until(`/orders/${orderId}`, (r) => r.status === 200, lags.readModel)
+    // the saga reserves one unit and commits it at once: the product's available count drops
+    const stockBefore = availableOf(yield* call("GET", `/inventory/${probeProduct}`))
+    if (stockBefore === undefined) return
     const confirmed = yield* call("POST", `/orders/${orderId}/confirm`).pipe(
       Effect.repeat({ until: (r) => r.status > 0 && r.status < 500, schedule: Schedule.spaced("100 millis") })
     )
     if (!succeeds(confirmed)) return
     acks.push({ streamId: `Order/${orderId}`, version: versionOf(confirmed) })
-    yield* until(`/inventory/${probeProduct}`, (r) => r.status === 200 && r.text.includes(`"${orderId}"`), lags.saga)
+    yield* until(`/inventory/${probeProduct}`, (r) => (availableOf(r) ?? stockBefore) < stockBefore, lags.saga)
   }).pipe(Effect.andThen(Effect.sleep("1 second")), Effect.forever)
 
   // ---- /metrics every second: the largest lag each subscription and consumer group reported
