@@ -39,43 +39,42 @@ const portAnswers = (host: string, port: number): Promise<boolean> =>
     socket.once("error", () => done(false))
   })
 
+/**
+ * A local JVM service of scripts/<dir>: the one answering on `port` (somebody else's: used, left
+ * running), else started here when Java and Maven are installed. `started`: stop it at teardown.
+ */
+const localService = async (
+  dir: string,
+  port: string
+): Promise<{ readonly found: boolean; readonly started: boolean }> => {
+  if (await portAnswers("127.0.0.1", Number(port))) return { found: true, started: false }
+  if (!hasCommand("java") || !hasCommand("mvn")) return { found: false, started: false }
+  const output = execFileSync("bash", [`scripts/${dir}/start.sh`], {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  process.stdout.write(output)
+  // one another run started meanwhile is used, not stopped
+  return { found: true, started: !output.includes("already running") }
+}
+
 export default async function setup(project: TestProject) {
   let startedKafka = false
   let kafkaBrokers = process.env.KAFKA_BROKERS || undefined
   const kafkaPort = process.env.KAFKA_PORT ?? "9092"
   if (kafkaBrokers === undefined && process.env.EVENTLINE_LOCAL_KAFKA !== "0") {
-    if (await portAnswers("127.0.0.1", Number(kafkaPort))) {
-      // a broker somebody else started: use it, leave it running
-      kafkaBrokers = `127.0.0.1:${kafkaPort}`
-    } else if (hasCommand("java") && hasCommand("mvn")) {
-      const output = execFileSync("bash", ["scripts/kafka/start.sh"], {
-        cwd: root,
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"]
-      })
-      process.stdout.write(output)
-      // a broker another run started meanwhile is used, not stopped
-      startedKafka = !output.includes("already running")
-      kafkaBrokers = `127.0.0.1:${kafkaPort}`
-    }
+    const kafka = await localService("kafka", kafkaPort)
+    startedKafka = kafka.started
+    if (kafka.found) kafkaBrokers = `127.0.0.1:${kafkaPort}`
   }
   let startedRegistry = false
   let schemaRegistryUrl = process.env.SCHEMA_REGISTRY_URL || undefined
   const registryPort = process.env.REGISTRY_PORT ?? "8081"
   if (schemaRegistryUrl === undefined && process.env.EVENTLINE_LOCAL_REGISTRY !== "0") {
-    const url = `http://127.0.0.1:${registryPort}/apis/ccompat/v7`
-    if (await portAnswers("127.0.0.1", Number(registryPort))) {
-      schemaRegistryUrl = url
-    } else if (hasCommand("java") && hasCommand("mvn")) {
-      const output = execFileSync("bash", ["scripts/registry/start.sh"], {
-        cwd: root,
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "inherit"]
-      })
-      process.stdout.write(output)
-      startedRegistry = !output.includes("already running")
-      schemaRegistryUrl = url
-    }
+    const registry = await localService("registry", registryPort)
+    startedRegistry = registry.started
+    if (registry.found) schemaRegistryUrl = `http://127.0.0.1:${registryPort}/apis/ccompat/v7`
   }
   let databaseUrl = process.env.DATABASE_URL || undefined
   if (databaseUrl === undefined && (await portAnswers("127.0.0.1", 5432))) {
